@@ -1,0 +1,218 @@
+package tetragon
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/klauspost/compress/gzip"
+)
+
+// openFile is the file the reader is reading, plain or gzipped.
+type openFile struct {
+	ref     fileRef
+	path    string
+	gz      bool
+	rotated bool // known to be a finished backup: EOF is the end
+	f       *os.File
+	r       io.Reader // f, or a gzip reader over f
+	zr      *gzip.Reader
+	off     int64  // bytes consumed from r
+	pending []byte // bytes already consumed from r but not yet handed to the reader (gz head replay)
+}
+
+// open opens e and positions it at off. It verifies, when want is set, that
+// the file's fingerprint and the bytes just before off match want; a
+// mismatch returns errStranger and the file is closed.
+func (s fileSet) open(e entry, off int64, want *Position) (*openFile, error) {
+	path := e.path(s.dir)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	of := &openFile{path: path, gz: e.gz, rotated: !e.live, f: f, r: f}
+	of.ref.Name = e.name
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("stat %s: %w", path, err)
+	}
+	if !e.gz {
+		of.ref.fileID = idOf(fi)
+	}
+	if err := of.seek(off, want); err != nil {
+		of.Close()
+		return nil, err
+	}
+	return of, nil
+}
+
+var (
+	errStranger  = errors.New("file content differs from the checkpoint")
+	errTruncated = errors.New("file is shorter than the checkpoint offset")
+)
+
+func (of *openFile) seek(off int64, want *Position) error {
+	if of.gz {
+		return of.seekGzip(off, want)
+	}
+	head := make([]byte, fingerprintSize)
+	n, err := of.f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read %s: %w", of.path, err)
+	}
+	of.ref.fingerprint = fingerprintOf(head[:n])
+	if want != nil {
+		if !want.File.fingerprint.Matches(head[:n]) {
+			return errStranger
+		}
+		fi, err := of.f.Stat()
+		if err != nil {
+			return fmt.Errorf("stat %s: %w", of.path, err)
+		}
+		if fi.Size() < off {
+			return errTruncated
+		}
+		tail := make([]byte, want.TailLen)
+		if _, err := of.f.ReadAt(tail, off-int64(want.TailLen)); err != nil {
+			return fmt.Errorf("read %s: %w", of.path, err)
+		}
+		if checksum(tail) != want.TailSum {
+			return errStranger
+		}
+	}
+	if _, err := of.f.Seek(off, io.SeekStart); err != nil {
+		return fmt.Errorf("seek %s: %w", of.path, err)
+	}
+	of.off = off
+	return nil
+}
+
+// seekGzip decompresses up to off (gzip cannot seek), keeping the head for
+// the fingerprint and the bytes before off for the tail check.
+func (of *openFile) seekGzip(off int64, want *Position) error {
+	zr, err := gzip.NewReader(of.f)
+	if err != nil {
+		return fmt.Errorf("gunzip %s: %w", of.path, err)
+	}
+	of.zr, of.r = zr, zr
+	head := make([]byte, fingerprintSize)
+	n, err := io.ReadFull(zr, head)
+	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("gunzip %s: %w", of.path, err)
+	}
+	head = head[:n]
+	of.ref.fingerprint = fingerprintOf(head)
+	if want != nil && !want.File.fingerprint.Matches(head) {
+		return errStranger
+	}
+	var tail []byte
+	if off <= int64(n) {
+		of.pending = head[off:]
+		tail = head[max(0, off-tailSize):off]
+	} else {
+		tail, err = discard(zr, off-int64(n), head)
+		if err != nil {
+			return fmt.Errorf("gunzip %s up to offset %d: %w", of.path, off, err)
+		}
+	}
+	if want != nil {
+		if len(tail) < want.TailLen || checksum(tail[len(tail)-want.TailLen:]) != want.TailSum {
+			return errStranger
+		}
+	}
+	of.off = off
+	return nil
+}
+
+// discard skips n bytes of r and returns the last tailSize bytes before the
+// new position (prev supplies them when n is small).
+func discard(r io.Reader, n int64, prev []byte) ([]byte, error) {
+	buf := make([]byte, 64<<10)
+	last := append([]byte(nil), prev[max(0, len(prev)-tailSize):]...)
+	for n > 0 {
+		m, err := r.Read(buf[:min(int64(len(buf)), n)])
+		n -= int64(m)
+		last = append(last, buf[:m]...)
+		if len(last) > tailSize {
+			last = append(last[:0], last[len(last)-tailSize:]...)
+		}
+		if n > 0 && err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil, errStranger // shorter than the offset
+			}
+			return nil, err
+		}
+	}
+	return last, nil
+}
+
+// Read reads the next bytes of content.
+func (of *openFile) Read(p []byte) (int, error) {
+	if len(of.pending) > 0 {
+		n := copy(p, of.pending)
+		of.pending = of.pending[n:]
+		of.off += int64(n)
+		return n, nil
+	}
+	n, err := of.r.Read(p)
+	of.off += int64(n)
+	return n, err
+}
+
+// refreshFingerprint extends a short fingerprint once the file has grown.
+func (of *openFile) refreshFingerprint() {
+	if of.gz || of.ref.fingerprint.complete() {
+		return
+	}
+	head := make([]byte, fingerprintSize)
+	n, err := of.f.ReadAt(head, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return // keep the shorter fingerprint; it still identifies the file
+	}
+	if n > of.ref.fingerprint.Len {
+		of.ref.fingerprint = fingerprintOf(head[:n])
+	}
+}
+
+// size returns the current size of the underlying plain file (for gz: the
+// bytes decompressed so far, since the total is unknown until EOF).
+func (of *openFile) size() (int64, error) {
+	if of.gz {
+		return of.off, nil
+	}
+	fi, err := of.f.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("stat %s: %w", of.path, err)
+	}
+	return fi.Size(), nil
+}
+
+func (of *openFile) Close() error {
+	if of.zr != nil {
+		of.zr.Close()
+	}
+	return of.f.Close()
+}
+
+// lastLineEnd returns the offset just after the last newline before size, so
+// that starting at the end of a file never begins in the middle of a line.
+func lastLineEnd(path string, size int64, maxLine int) (int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	n := min(size, int64(maxLine)+1)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, size-n); err != nil && !errors.Is(err, io.EOF) {
+		return 0, fmt.Errorf("read %s: %w", path, err)
+	}
+	i := bytes.LastIndexByte(buf, '\n')
+	if i < 0 {
+		return size, nil
+	}
+	return size - n + int64(i) + 1, nil
+}

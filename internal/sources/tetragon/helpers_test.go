@@ -1,0 +1,237 @@
+package tetragon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/siemship/siemship/internal/checkpoint"
+	"github.com/siemship/siemship/internal/event"
+)
+
+// harness runs a Source over a temporary export directory and acknowledges
+// every batch it emits, recording the events.
+type harness struct {
+	t      *testing.T
+	dir    string
+	path   string
+	state  string
+	cfg    Config
+	src    *Source
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	runErr chan error
+	consumed chan struct{}
+	hold   chan struct{} // when non-nil, the consumer waits on it before acking each batch
+
+	mu     sync.Mutex
+	events []event.Event // copies
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	dir := t.TempDir()
+	return &harness{
+		t:     t,
+		dir:   dir,
+		path:  filepath.Join(dir, "tetragon.log"),
+		state: filepath.Join(t.TempDir(), "state"),
+		cfg: Config{
+			MaxLineBytes:       1 << 20,
+			ReadBufferBytes:    64 << 10,
+			PollInterval:       20 * time.Millisecond,
+			MaxBackups:         5,
+			StartAt:            "oldest",
+			CheckpointInterval: 50 * time.Millisecond,
+		},
+	}
+}
+
+func (h *harness) start() {
+	h.t.Helper()
+	store, err := checkpoint.Open(h.state)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	cfg := h.cfg
+	cfg.Path = h.path
+	h.reg = prometheus.NewRegistry()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if testing.Verbose() {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	h.src = New(cfg, store, semaphore.NewWeighted(16<<20), h.reg, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	out := make(chan *event.Batch, 2)
+	h.runErr = make(chan error, 1)
+	h.consumed = make(chan struct{})
+	go func() { h.runErr <- h.src.Run(ctx, out); close(out) }()
+	go func() {
+		defer close(h.consumed)
+		for b := range out {
+			if h.hold != nil {
+				<-h.hold
+			}
+			h.mu.Lock()
+			for _, e := range b.Events {
+				e.Raw = bytes.Clone(e.Raw)
+				h.events = append(h.events, e)
+			}
+			h.mu.Unlock()
+			b.Expect(1)
+			for i := range b.Events {
+				b.Events[i].Batch().Delivered(1)
+			}
+		}
+	}()
+}
+
+// stop stops reading, waits for the last acknowledgements and saves the checkpoint.
+func (h *harness) stop() {
+	h.t.Helper()
+	h.cancel()
+	if err := <-h.runErr; err != nil {
+		h.t.Fatalf("Run: %v", err)
+	}
+	<-h.consumed
+	if err := h.src.Close(); err != nil {
+		h.t.Fatalf("Close: %v", err)
+	}
+}
+
+func (h *harness) lines() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]string, len(h.events))
+	for i, e := range h.events {
+		out[i] = string(e.Raw)
+	}
+	return out
+}
+
+func (h *harness) eventsCopy() []event.Event {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]event.Event(nil), h.events...)
+}
+
+// waitLines waits until n events arrived and returns them.
+func (h *harness) waitLines(n int) []string {
+	h.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := h.lines(); len(got) >= n {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := h.lines()
+	h.t.Fatalf("got %d events, want %d; last: %q", len(got), n, tailOf(got))
+	return nil
+}
+
+func tailOf(s []string) []string {
+	if len(s) > 3 {
+		return s[len(s)-3:]
+	}
+	return s
+}
+
+// line is a Tetragon-shaped numbered line, over a KiB so that files have
+// full fingerprints like real ones.
+func line(n int) string {
+	return fmt.Sprintf(`{"process_exec":{"process":{"exec_id":"id-%08d","binary":"/usr/bin/curl","arguments":"%s"}},"node_name":"n1","time":"2026-11-22T10:00:00.%09dZ"}`,
+		n, strings.Repeat("a", 1000), n)
+}
+
+func lines(from, to int) []string {
+	var out []string
+	for i := from; i < to; i++ {
+		out = append(out, line(i))
+	}
+	return out
+}
+
+// appendLines writes whole lines the way Tetragon does: one write per line.
+func appendLines(t *testing.T, path string, ls []string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, l := range ls {
+		if _, err := f.WriteString(l + "\n"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+var rotations int
+
+// rotate renames the live file to a timestamped backup and creates a new
+// one, as lumberjack does. It returns the backup's path.
+func rotate(t *testing.T, path string) string {
+	t.Helper()
+	rotations++
+	dir := filepath.Dir(path)
+	ts := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).Add(time.Duration(rotations) * time.Second)
+	backup := filepath.Join(dir, "tetragon-"+ts.Format("2006-01-02T15-04-05.000")+".log")
+	if err := os.Rename(path, backup); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	return backup
+}
+
+// compress gzips a backup the way lumberjack does (via .gz.tmp) and deletes the plain file.
+func compress(t *testing.T, backup string) string {
+	t.Helper()
+	data, err := os.ReadFile(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(data)
+	zw.Close()
+	if err := os.WriteFile(backup+".gz.tmp", buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(backup+".gz.tmp", backup+".gz"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(backup); err != nil {
+		t.Fatal(err)
+	}
+	return backup + ".gz"
+}
+
+func assertLines(t *testing.T, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d lines, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("line %d: got %.60q…, want %.60q…", i, got[i], want[i])
+		}
+	}
+}

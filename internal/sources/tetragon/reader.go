@@ -1,0 +1,306 @@
+package tetragon
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/siemship/siemship/internal/event"
+)
+
+// step does one unit of work: open a file, read some bytes, or handle EOF.
+func (s *Source) step(ctx context.Context, out chan<- *event.Batch) error {
+	if s.cur == nil {
+		return s.start(ctx, out)
+	}
+	progress, err := s.fill(ctx, out)
+	if progress {
+		return nil
+	}
+	if err != nil && !errors.Is(err, io.EOF) {
+		s.m.readErrors.Inc()
+		s.reportErr("read failed, retrying", err)
+		return s.wait(ctx)
+	}
+	return s.atEOF(ctx, out)
+}
+
+// fill reads more bytes into the working buffer. It emits a batch when the
+// buffer is full, and switches to long-line mode when one line fills it.
+func (s *Source) fill(ctx context.Context, out chan<- *event.Batch) (bool, error) {
+	if s.long != nil {
+		return s.skipLong(ctx, out)
+	}
+	if s.buf == nil {
+		if err := s.takeBuffer(ctx, s.cfg.ReadBufferBytes); err != nil {
+			return false, err
+		}
+	}
+	if len(s.buf) == cap(s.buf) {
+		if s.lineEnd > 0 {
+			return true, s.emit(ctx, out, false)
+		}
+		return true, s.growOrTruncate(ctx)
+	}
+	n, err := s.cur.Read(s.buf[len(s.buf):cap(s.buf)])
+	if n > 0 {
+		s.buf = s.buf[:len(s.buf)+n]
+		s.m.bytesRead.Add(float64(n))
+		if i := bytes.LastIndexByte(s.buf[s.scanned:], '\n'); i >= 0 {
+			s.lineEnd = s.scanned + i + 1
+		}
+		s.scanned = len(s.buf)
+		return true, nil
+	}
+	return false, err
+}
+
+// takeBuffer makes a fresh working buffer holding the carried-over partial
+// line. Acquiring its size from the shared budget is where back-pressure
+// stops the reader.
+func (s *Source) takeBuffer(ctx context.Context, size int) error {
+	if err := s.budget.Acquire(ctx, int64(size)); err != nil {
+		return err
+	}
+	var b []byte
+	if size == s.cfg.ReadBufferBytes {
+		b = (*s.pool.Get().(*[]byte))[:0]
+	} else {
+		b = make([]byte, 0, size)
+	}
+	s.buf = b
+	return nil
+}
+
+// releaseBuffer returns a buffer that no batch references.
+func (s *Source) releaseBuffer(b []byte) {
+	s.budget.Release(int64(cap(b)))
+	if cap(b) == s.cfg.ReadBufferBytes {
+		b = b[:0]
+		s.pool.Put(&b)
+	}
+}
+
+// emit sends the complete lines of the working buffer as one batch; with
+// final (a finished file) a last line without newline goes too. A mostly full
+// buffer is handed to the batch; a mostly empty one (the reader is caught
+// up) is copied so that a trickle of events does not pin large buffers.
+func (s *Source) emit(ctx context.Context, out chan<- *event.Batch, final bool) error {
+	end := s.lineEnd
+	if final {
+		end = len(s.buf)
+	}
+	if end == 0 {
+		return nil
+	}
+	old := s.buf
+	var data []byte
+	var cost int64
+	if end*2 >= cap(old) {
+		data, cost = old[:end], int64(cap(old))
+		if err := s.takeBuffer(ctx, s.cfg.ReadBufferBytes); err != nil {
+			s.buf = old
+			return err
+		}
+		s.buf = append(s.buf, old[end:]...)
+	} else {
+		if err := s.budget.Acquire(ctx, int64(end)); err != nil {
+			return err
+		}
+		data, cost = append(make([]byte, 0, end), old[:end]...), int64(end)
+		s.buf = old[:copy(old, old[end:])]
+	}
+	pooled := cost == int64(s.cfg.ReadBufferBytes)
+	release := func() {
+		s.budget.Release(cost)
+		if pooled {
+			b := data[:0]
+			s.pool.Put(&b)
+		}
+	}
+	s.bufStart += int64(end)
+	s.lineEnd, s.scanned = 0, len(s.buf)
+	return s.send(ctx, out, splitLines(data, s.m), data, release)
+}
+
+// splitLines slices data into one event per line; empty lines are skipped.
+func splitLines(data []byte, m *metrics) []event.Event {
+	events := make([]event.Event, 0, bytes.Count(data, []byte{'\n'})+1)
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		line := data
+		if i >= 0 {
+			line, data = data[:i], data[i+1:]
+		} else {
+			data = nil
+		}
+		if len(line) > 0 {
+			events = append(events, event.Event{Raw: line, Size: len(line)})
+		}
+	}
+	m.linesRead.Add(float64(len(events)))
+	return events
+}
+
+// send tracks the position after consumed and hands the batch out.
+func (s *Source) send(ctx context.Context, out chan<- *event.Batch, events []event.Event, consumed []byte, release func()) error {
+	s.noteTail(consumed)
+	pos := s.position()
+	ack := s.tracker.Track(pos)
+	var b *event.Batch
+	b = event.NewBatch(Name, events, func() {
+		if n := len(b.Events); n > 0 {
+			s.lastAckedTime.Store(b.Events[n-1].Time)
+		}
+		ack()
+		if release != nil {
+			release()
+		}
+	})
+	select {
+	case out <- b:
+		return nil
+	case <-ctx.Done():
+		// Never acknowledged, so never committed: re-read after restart.
+		return ctx.Err()
+	}
+}
+
+// noteTail remembers the last tailSize bytes consumed, for the checkpoint's
+// check that a resumed file is still the same.
+func (s *Source) noteTail(consumed []byte) {
+	if len(consumed) >= tailSize {
+		s.tail = append(s.tail[:0], consumed[len(consumed)-tailSize:]...)
+		return
+	}
+	s.tail = append(s.tail, consumed...)
+	if len(s.tail) > tailSize {
+		s.tail = append(s.tail[:0], s.tail[len(s.tail)-tailSize:]...)
+	}
+}
+
+// position is the current file at s.bufStart (everything before it emitted).
+func (s *Source) position() Position {
+	s.cur.refreshFingerprint()
+	size, err := s.cur.size()
+	if err != nil {
+		size = s.bufStart
+	}
+	return Position{
+		File:     s.cur.ref,
+		Offset:   s.bufStart,
+		TailLen:  len(s.tail),
+		TailSum:  checksum(s.tail),
+		SizeSeen: size,
+		Rotated:  s.cur.rotated,
+	}
+}
+
+// longLine is a line longer than the cap: its first MaxLineBytes are kept,
+// the rest is counted and skipped.
+type longLine struct {
+	head    []byte
+	size    int
+	scratch []byte
+}
+
+// growOrTruncate handles one line filling the whole working buffer.
+func (s *Source) growOrTruncate(ctx context.Context) error {
+	limit := s.cfg.MaxLineBytes + 1 // room for the newline
+	if cap(s.buf) < limit {
+		old := s.buf
+		if err := s.takeBuffer(ctx, min(2*cap(old), limit)); err != nil {
+			s.buf = old
+			return err
+		}
+		s.buf = append(s.buf, old...)
+		s.releaseBuffer(old)
+		return nil
+	}
+	s.m.longLines.Inc()
+	s.log.Warn("line longer than max_line_bytes, shipping it truncated", "offset", s.bufStart, "max_line_bytes", s.cfg.MaxLineBytes)
+	s.long = &longLine{head: s.buf, size: len(s.buf), scratch: make([]byte, 64<<10)}
+	s.noteTail(s.buf)
+	s.buf = nil
+	return nil
+}
+
+// skipLong consumes the rest of an over-long line and emits it truncated.
+func (s *Source) skipLong(ctx context.Context, out chan<- *event.Batch) (bool, error) {
+	l := s.long
+	n, err := s.cur.Read(l.scratch)
+	if n == 0 {
+		return false, err
+	}
+	s.m.bytesRead.Add(float64(n))
+	chunk := l.scratch[:n]
+	i := bytes.IndexByte(chunk, '\n')
+	if i < 0 {
+		l.size += n
+		s.noteTail(chunk)
+		return true, nil
+	}
+	l.size += i
+	s.noteTail(chunk[:i+1])
+	if err := s.emitLong(ctx, out, 1); err != nil {
+		return true, err
+	}
+	if err := s.takeBuffer(ctx, s.cfg.ReadBufferBytes); err != nil {
+		return true, err
+	}
+	s.buf = append(s.buf, chunk[i+1:]...)
+	s.scanned = 0
+	if j := bytes.LastIndexByte(s.buf, '\n'); j >= 0 {
+		s.lineEnd = j + 1
+	}
+	s.scanned = len(s.buf)
+	return true, nil
+}
+
+// emitLong sends the truncated long line; newline is 1 when it ended with
+// one (0 for a finished file's unterminated last line).
+func (s *Source) emitLong(ctx context.Context, out chan<- *event.Batch, newline int64) error {
+	l := s.long
+	s.long = nil
+	head := l.head[:s.cfg.MaxLineBytes]
+	ev := []event.Event{{Raw: head, Size: l.size, Flags: event.Truncated}}
+	s.m.linesRead.Inc()
+	s.bufStart += int64(l.size) + newline
+	s.lineEnd, s.scanned = 0, 0
+	// The tail was noted while skipping, so nothing is passed as consumed.
+	return s.send(ctx, out, ev, nil, func() { s.releaseBuffer(l.head) })
+}
+
+// wait blocks until the directory changes, a poll interval passes, or ctx is done.
+func (s *Source) wait(ctx context.Context) error {
+	t := time.NewTimer(s.cfg.PollInterval)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-s.watch.wake:
+	case <-t.C:
+	}
+	return nil
+}
+
+// reportErr logs an error once until a different one occurs, so a missing
+// file or a permission problem is loud but does not flood the log.
+func (s *Source) reportErr(msg string, err error) {
+	text := fmt.Sprintf("%s: %v", msg, err)
+	s.setStatus(text)
+	if text == s.lastErr {
+		return
+	}
+	s.lastErr = text
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		s.log.Warn(msg, "error", err)
+	default:
+		s.log.Error(msg, "error", err)
+	}
+}

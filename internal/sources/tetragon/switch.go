@@ -1,0 +1,324 @@
+package tetragon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/siemship/siemship/internal/event"
+)
+
+// start opens the first file: where the checkpoint says, or per StartAt.
+func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
+	var st state
+	ok, err := s.store.Load(Name, &st)
+	if err != nil {
+		// Reading everything again duplicates events; guessing could lose them.
+		s.log.Error("checkpoint unreadable, reading every file on disk again", "error", err)
+		s.m.mismatches.Inc()
+		ok = false
+		st = state{}
+		s.cfg.StartAt = "oldest"
+		if rerr := os.Rename(s.store.Path(Name), s.store.Path(Name)+".corrupt"); rerr != nil {
+			return fmt.Errorf("set aside unreadable checkpoint: %w", rerr)
+		}
+	}
+	list, err := s.set.scan()
+	if err == nil && len(list) == 0 {
+		err = fmt.Errorf("no export file yet: %w", os.ErrNotExist)
+	}
+	if err != nil {
+		s.reportErr("waiting for Tetragon's export file", err)
+		return s.wait(ctx)
+	}
+	if ok && st.Path != s.cfg.Path {
+		s.log.Warn("checkpoint is for another path, starting afresh", "checkpoint_path", st.Path)
+		ok = false
+	}
+	if !ok {
+		return s.startFresh(list)
+	}
+	return s.resume(ctx, out, list, st.Position)
+}
+
+func (s *Source) startFresh(list []entry) error {
+	e := list[0]
+	var off int64
+	if s.cfg.StartAt == "end" {
+		e = list[len(list)-1]
+		var err error
+		if off, err = lastLineEnd(e.path(s.set.dir), e.size, s.cfg.MaxLineBytes); err != nil {
+			s.reportErr("cannot open export file", err)
+			return nil
+		}
+	}
+	of, err := s.set.open(e, off, nil)
+	if err != nil {
+		s.reportErr("cannot open export file", err)
+		return nil
+	}
+	s.log.Info("no checkpoint, starting", "file", e.name, "offset", off, "start_at", s.cfg.StartAt)
+	s.adopt(of, e.key, nil)
+	return nil
+}
+
+// resume continues at pos, or reports the loss when pos's file is gone.
+func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []entry, pos Position) error {
+	reason := "the checkpointed file no longer exists: Tetragon rotated it out before it was read"
+	if s.inodeReused(list, pos.File) {
+		s.m.mismatches.Inc()
+		s.log.Warn("the checkpoint's inode now holds other content (inode reused), not seeking into it",
+			"file", pos.File.Name, "offset", pos.Offset)
+		reason = "the checkpointed file is gone and its inode was reused by another file"
+	}
+	if i := s.locate(list, pos.File, false); i >= 0 {
+		of, err := s.set.open(list[i], pos.Offset, &pos)
+		switch {
+		case err == nil:
+			s.log.Info("resuming from checkpoint", "file", list[i].name, "offset", pos.Offset)
+			s.adopt(of, list[i].key, pos.tailBytes(of))
+			return nil
+		case errors.Is(err, errTruncated):
+			s.m.truncations.Inc()
+			s.log.Warn("file is shorter than the checkpoint offset (truncated), reading it from the start",
+				"file", list[i].name, "offset", pos.Offset)
+			return s.openAndMark(ctx, out, list[i], nil)
+		case errors.Is(err, errStranger):
+			s.m.mismatches.Inc()
+			s.log.Warn("a file has the checkpoint's identity but other content, not seeking into it",
+				"file", list[i].name, "offset", pos.Offset)
+			reason = "the checkpointed file was replaced by one with other content"
+		default:
+			s.m.readErrors.Inc()
+			s.reportErr("cannot open export file", err)
+			return s.wait(ctx)
+		}
+	}
+	posKey := pos.File.Name
+	if e, ok := s.set.classify(posKey); ok {
+		posKey = e.key
+	}
+	next := list[0]
+	for _, e := range list {
+		if e.key > posKey {
+			next = e
+			break
+		}
+	}
+	loss := &Loss{From: pos, BytesAtLeast: max(0, pos.SizeSeen-pos.Offset), Reason: reason}
+	return s.openAndMark(ctx, out, next, loss)
+}
+
+// atEOF decides what the end of the current file means.
+func (s *Source) atEOF(ctx context.Context, out chan<- *event.Batch) error {
+	if !s.cur.rotated {
+		replaced, err := s.liveReplaced()
+		if err != nil {
+			s.reportErr("cannot check the export file", err)
+		}
+		if !replaced {
+			if err := s.checkTruncated(); err != nil {
+				return err
+			}
+			if s.long == nil {
+				if err := s.emit(ctx, out, false); err != nil {
+					return err
+				}
+			}
+			return s.wait(ctx)
+		}
+		// Rotated: Tetragon closed it before renaming, so one more read to
+		// EOF drains everything written in between.
+		s.cur.rotated = true
+		return nil
+	}
+	if s.long != nil {
+		if err := s.emitLong(ctx, out, 0); err != nil {
+			return err
+		}
+	} else if err := s.emit(ctx, out, true); err != nil {
+		return err
+	}
+	return s.next(ctx, out)
+}
+
+// liveReplaced reports whether the live path now names another file.
+func (s *Source) liveReplaced() (bool, error) {
+	fi, err := os.Stat(s.cfg.Path)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return idOf(fi) != s.cur.ref.fileID, nil
+}
+
+// checkTruncated restarts the live file at 0 when it shrank below our offset
+// (someone truncated it: Tetragon itself never does).
+func (s *Source) checkTruncated() error {
+	size, err := s.cur.size()
+	if err != nil || size >= s.cur.off {
+		return err
+	}
+	s.m.truncations.Inc()
+	s.log.Warn("export file truncated, reading it again from the start", "offset", s.cur.off, "size", size)
+	if _, err := s.cur.f.Seek(0, 0); err != nil {
+		return fmt.Errorf("seek %s: %w", s.cur.path, err)
+	}
+	s.cur.off = 0
+	s.cur.ref.fingerprint = fingerprint{}
+	s.cur.refreshFingerprint()
+	if s.long != nil {
+		s.releaseBuffer(s.long.head)
+		s.long = nil
+	}
+	if s.buf != nil {
+		s.buf = s.buf[:0]
+	}
+	s.bufStart, s.lineEnd, s.scanned = 0, 0, 0
+	s.tail = s.tail[:0]
+	return nil
+}
+
+// next moves from the drained current file to the one after it.
+func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
+	list, err := s.set.scan()
+	if err != nil {
+		s.reportErr("cannot list the export directory", err)
+		return s.wait(ctx)
+	}
+	curKey := s.watch.currentKey()
+	var nx *entry
+	if i := s.locate(list, s.cur.ref, true); i >= 0 {
+		if i+1 < len(list) {
+			nx = &list[i+1]
+		}
+	} else {
+		// Gone from disk: Tetragon deletes oldest first, so every file left is newer.
+		for j := range list {
+			if curKey == liveKey || list[j].key > curKey {
+				nx = &list[j]
+				break
+			}
+		}
+	}
+	if nx == nil {
+		return s.wait(ctx) // renamed, but the new live file is not there yet
+	}
+	var loss *Loss
+	if names, bytes := s.watch.vanished(list, nx.key); len(names) > 0 {
+		loss = &Loss{From: s.position(), Files: names, BytesAtLeast: bytes,
+			Reason: "backups were rotated out before they were read"}
+	}
+	s.m.rotations.Inc()
+	return s.openAndMark(ctx, out, *nx, loss)
+}
+
+// openAndMark switches to e at offset 0 and emits a batch that moves the
+// checkpoint there once everything before is delivered, carrying the loss
+// report if there is one. Until that batch is committed, a restart resumes
+// in the previous file, so no switch is ever lost.
+func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, e entry, loss *Loss) error {
+	of, err := s.set.open(e, 0, nil)
+	if err != nil {
+		s.m.readErrors.Inc()
+		s.reportErr("cannot open export file", err)
+		return s.wait(ctx)
+	}
+	if s.cur != nil {
+		s.cur.Close()
+	}
+	s.adopt(of, e.key, nil)
+	var events []event.Event
+	if loss != nil {
+		loss.ResumedAt = &of.ref
+		events = []event.Event{s.lossEvent(loss)}
+	}
+	return s.send(ctx, out, events, nil, nil)
+}
+
+func (s *Source) adopt(of *openFile, key string, tail []byte) {
+	s.cur = of
+	s.bufStart, s.lineEnd, s.scanned = of.off, 0, 0
+	if s.buf != nil {
+		s.buf = s.buf[:0]
+	}
+	s.tail = append(s.tail[:0], tail...)
+	s.watch.reading(key, of.ref.fileID)
+	s.lastErr = ""
+	s.setStatus("")
+}
+
+// locate finds ref in list: a plain file by inode (and content, unless we hold
+// it open, which rules out inode reuse), else a compressed backup by content.
+func (s *Source) locate(list []entry, ref fileRef, holding bool) int {
+	for i, e := range list {
+		if !e.gz && e.id == ref.fileID && (holding || s.headMatches(e, ref.fingerprint)) {
+			return i
+		}
+	}
+	if ref.fingerprint.Len == 0 {
+		return -1 // an empty file has no content to recognise it by
+	}
+	for i, e := range list {
+		if e.gz && s.headMatches(e, ref.fingerprint) {
+			return i
+		}
+	}
+	return -1
+}
+
+// inodeReused reports whether a plain file has ref's inode but not its content.
+func (s *Source) inodeReused(list []entry, ref fileRef) bool {
+	for _, e := range list {
+		if !e.gz && e.id == ref.fileID && !s.headMatches(e, ref.fingerprint) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Source) headMatches(e entry, fp fingerprint) bool {
+	head, err := s.set.readHead(e, fp.Len)
+	return err == nil && fp.Matches(head)
+}
+
+// tailBytes returns the bytes before the position in the opened file, which
+// open already verified against the checksum.
+func (p Position) tailBytes(of *openFile) []byte {
+	if of.gz || p.TailLen == 0 {
+		return nil // only used to checksum later positions; a short tail is still valid
+	}
+	b := make([]byte, p.TailLen)
+	if _, err := of.f.ReadAt(b, p.Offset-int64(p.TailLen)); err != nil {
+		return nil
+	}
+	return b
+}
+
+// lossEvent logs and counts a loss and turns it into an event for the SIEM,
+// so the gap is visible where the data should have been.
+func (s *Source) lossEvent(l *Loss) event.Event {
+	s.m.lossIncidents.Inc()
+	s.m.lostBytes.Add(float64(l.BytesAtLeast))
+	s.log.Error("data deleted by Tetragon before it was read",
+		"lost_from_file", l.From.File.Name, "lost_from_offset", l.From.Offset,
+		"lost_bytes_at_least", l.BytesAtLeast, "lost_files", l.Files,
+		"resumed_at_file", l.ResumedAt.Name, "reason", l.Reason,
+		"hint", "siemship fell behind by more than Tetragon keeps on disk: raise export-file-max-backups/max-size or find why shipping is slow")
+	now := time.Now().UTC()
+	raw, err := json.Marshal(struct {
+		Loss   *Loss  `json:"siemship_data_loss"`
+		Source string `json:"source"`
+		Path   string `json:"path"`
+		Time   string `json:"time"`
+	}{l, Name, s.cfg.Path, now.Format(time.RFC3339Nano)})
+	if err != nil {
+		panic(fmt.Sprintf("encode loss report: %v", err)) // plain structs always encode
+	}
+	return event.Event{Raw: raw, Size: len(raw), Time: now.UnixMilli(), Type: "siemship_data_loss"}
+}

@@ -1,0 +1,163 @@
+package tetragon
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// watcher wakes the reader when the export directory changes and keeps an
+// up-to-date view of the file set, independent of the reader: while the
+// reader is paused by back-pressure, backups still appear and disappear, and
+// knowing them is how data deleted before it was read gets reported.
+type watcher struct {
+	set  fileSet
+	poll time.Duration
+	log  *slog.Logger
+	m    *metrics
+	wake chan struct{} // capacity 1: a pending wake-up is enough
+
+	mu     sync.Mutex
+	curKey string           // sort key of the file being read ("" before the first)
+	curID  fileID           // inode of the file being read, to learn its backup name
+	known  map[string]int64 // backups newer than the current file, with the size last seen
+	last   []entry
+}
+
+func newWatcher(set fileSet, poll time.Duration, log *slog.Logger, m *metrics) *watcher {
+	return &watcher{set: set, poll: poll, log: log, m: m, wake: make(chan struct{}, 1), known: map[string]int64{}}
+}
+
+// run watches until ctx is done. Without inotify (limits reached, a
+// filesystem that does not support it) it still polls every w.poll.
+func (w *watcher) run(ctx context.Context) {
+	var events chan fsnotify.Event
+	var errs chan error
+	fw, err := fsnotify.NewWatcher()
+	if err != nil {
+		w.log.Warn("file notifications unavailable, polling only", "interval", w.poll, "error", err)
+	} else {
+		defer fw.Close()
+		events, errs = fw.Events, fw.Errors
+	}
+	watching := false
+	tick := time.NewTicker(w.poll)
+	defer tick.Stop()
+	for {
+		if fw != nil && !watching {
+			// The directory may not exist yet (Tetragon not installed); retry each tick.
+			watching = fw.Add(w.set.dir) == nil
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case ev := <-events:
+			w.notify()
+			if ev.Op&(fsnotify.Create|fsnotify.Rename|fsnotify.Remove) != 0 {
+				w.sawName(filepath.Base(ev.Name))
+			}
+		case err := <-errs:
+			// An overflowed inotify queue loses events; the poll below covers for it.
+			w.m.watchErrors.Inc()
+			w.log.Warn("file notification error, relying on polling", "error", err)
+		case <-tick.C:
+			w.notify()
+			w.observe()
+		}
+	}
+}
+
+func (w *watcher) notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sawName records a backup named by a notification, so that even a file that
+// is created and deleted between two polls is known to have existed.
+func (w *watcher) sawName(name string) {
+	e, ok := w.set.classify(name)
+	if !ok || e.live {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.curKey != "" && e.key > w.curKey {
+		if _, seen := w.known[e.key]; !seen {
+			w.known[e.key] = 0
+		}
+	}
+}
+
+// observe scans the directory and refreshes what is known and the lag gauges.
+func (w *watcher) observe() []entry {
+	list, err := w.set.scan()
+	if err != nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.last = list
+	for _, e := range list {
+		if !e.gz && e.id == w.curID && w.curKey != "" {
+			w.curKey = e.key // learn the backup name of the file being read
+		}
+	}
+	for _, e := range list {
+		if !e.live && w.curKey != "" && e.key > w.curKey && e.size >= w.known[e.key] {
+			w.known[e.key] = e.size
+		}
+	}
+	return list
+}
+
+// reading tells the watcher which file the reader is on now; backups older
+// than it are no longer of interest.
+func (w *watcher) reading(key string, id fileID) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.curKey, w.curID = key, id
+	for k := range w.known {
+		if k <= key {
+			delete(w.known, k)
+		}
+	}
+}
+
+// vanished returns the backups known to have existed strictly between the
+// current file and nextKey that are no longer in list, with their sizes.
+func (w *watcher) vanished(list []entry, nextKey string) (names []string, bytes int64) {
+	present := make(map[string]bool, len(list))
+	for _, e := range list {
+		present[e.key] = true
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for k, size := range w.known {
+		if k > w.curKey && k < nextKey && !present[k] {
+			names = append(names, k)
+			bytes += size
+		}
+	}
+	return names, bytes
+}
+
+// currentKey returns the sort key of the file being read.
+func (w *watcher) currentKey() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.curKey
+}
+
+// behind returns the files after the current one in the last scan, and the
+// index the current file has among backups (for the rotations-left gauge).
+func (w *watcher) lastScan() (list []entry, curKey string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.last, w.curKey
+}
