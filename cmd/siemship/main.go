@@ -1,3 +1,12 @@
+// Command siemship ships Tetragon's security events to Falcon LogScale.
 package main
 
-func main() {}
+import (
+	"os"
+
+	"github.com/siemship/siemship/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Execute())
+}

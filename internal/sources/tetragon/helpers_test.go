@@ -24,17 +24,17 @@ import (
 // harness runs a Source over a temporary export directory and acknowledges
 // every batch it emits, recording the events.
 type harness struct {
-	t      *testing.T
-	dir    string
-	path   string
-	state  string
-	cfg    Config
-	src    *Source
-	reg    *prometheus.Registry
-	cancel context.CancelFunc
-	runErr chan error
+	t        *testing.T
+	dir      string
+	path     string
+	state    string
+	cfg      Config
+	src      *Source
+	reg      *prometheus.Registry
+	cancel   context.CancelFunc
+	runErr   chan error
 	consumed chan struct{}
-	hold   chan struct{} // when non-nil, the consumer waits on it before acking each batch
+	hold     chan struct{} // when non-nil, the consumer waits on it before acking each batch
 
 	mu     sync.Mutex
 	events []event.Event // copies

@@ -2,11 +2,13 @@ package tetragon
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 type metrics struct {
 	bytesRead       prometheus.Counter
 	linesRead       prometheus.Counter
+	eventsAcked     prometheus.Counter
 	longLines       prometheus.Counter
 	truncations     prometheus.Counter
 	mismatches      prometheus.Counter
@@ -31,6 +33,7 @@ func newMetrics(reg prometheus.Registerer, source string) *metrics {
 	m := &metrics{
 		bytesRead:       c("bytes_read_total", "Bytes read from the export files."),
 		linesRead:       c("events_read_total", "Lines (events) read from the export files."),
+		eventsAcked:     c("events_acked_total", "Events delivered by every sink (the checkpoint may advance past them)."),
 		longLines:       c("long_lines_total", "Lines longer than max_line_bytes, shipped truncated and flagged."),
 		truncations:     c("truncations_total", "Times the file was found shorter than the read offset and re-read from the start."),
 		mismatches:      c("identity_mismatches_total", "Checkpointed files whose inode or content did not match (never seeked into)."),
@@ -42,7 +45,16 @@ func newMetrics(reg prometheus.Registerer, source string) *metrics {
 		checkpointSaves: c("checkpoint_writes_total", "Checkpoints written."),
 		checkpointFails: c("checkpoint_errors_total", "Checkpoint writes that failed."),
 	}
-	reg.MustRegister(m.bytesRead, m.linesRead, m.longLines, m.truncations, m.mismatches, m.lossIncidents,
+	reg.MustRegister(m.bytesRead, m.linesRead, m.eventsAcked, m.longLines, m.truncations, m.mismatches, m.lossIncidents,
 		m.lostBytes, m.rotations, m.watchErrors, m.readErrors, m.checkpointSaves, m.checkpointFails)
 	return m
+}
+
+// counterValue reads a counter without going through a registry.
+func counterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }

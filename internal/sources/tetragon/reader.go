@@ -155,6 +155,7 @@ func (s *Source) send(ctx context.Context, out chan<- *event.Batch, events []eve
 	b = event.NewBatch(Name, events, func() {
 		if n := len(b.Events); n > 0 {
 			s.lastAckedTime.Store(b.Events[n-1].Time)
+			s.m.eventsAcked.Add(float64(n))
 		}
 		ack()
 		if release != nil {

@@ -238,4 +238,25 @@ func (s *Source) lag() (bytes int64, behind int, rotationsLeft int) {
 	return bytes, behind, max(rotationsLeft, 0)
 }
 
+// Stats is a snapshot for the periodic status line.
+type Stats struct {
+	EventsRead, EventsAcked, LostBytes, DataLosses int64
+	LagBytes                                       int64
+	FilesBehind, RotationsBeforeLoss               int
+}
+
+// Stats returns the source's counters and backlog.
+func (s *Source) Stats() Stats {
+	lag, behind, left := s.lag()
+	return Stats{
+		EventsRead:          int64(counterValue(s.m.linesRead)),
+		EventsAcked:         int64(counterValue(s.m.eventsAcked)),
+		LostBytes:           int64(counterValue(s.m.lostBytes)),
+		DataLosses:          int64(counterValue(s.m.lossIncidents)),
+		LagBytes:            lag,
+		FilesBehind:         behind,
+		RotationsBeforeLoss: left,
+	}
+}
+
 func (s *Source) String() string { return fmt.Sprintf("tetragon source %s", s.cfg.Path) }
