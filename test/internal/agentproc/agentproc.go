@@ -1,0 +1,115 @@
+// Package agentproc builds the siemship binary and runs it as a real child
+// process, for tests that kill and restart the agent.
+package agentproc
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// Binary builds cmd/siemship once per test binary (with the race detector
+// when the tests run with it) and returns its path.
+func Binary(tb testing.TB, repoRoot string) string {
+	tb.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "siemship-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "siemship")
+		args := []string{"build", "-o", binPath}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "./cmd/siemship")...)
+		cmd.Dir = repoRoot
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		tb.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Proc is one running agent.
+type Proc struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// Start runs `siemship run --config cfg` with env added to the environment;
+// its output goes to logPath (appended).
+func Start(tb testing.TB, bin, cfg, logPath string, env ...string) *Proc {
+	tb.Helper()
+	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(bin, "run", "--config", cfg)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	go func() {
+		p.err = cmd.Wait()
+		log.Close()
+		close(p.done)
+	}()
+	return p
+}
+
+// Terminate sends SIGTERM and waits; it fails the test unless the agent
+// exits 0 within timeout.
+func (p *Proc) Terminate(tb testing.TB, timeout time.Duration) {
+	tb.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case <-p.done:
+		if p.err != nil {
+			tb.Fatalf("agent did not exit cleanly after SIGTERM: %v", p.err)
+		}
+	case <-time.After(timeout):
+		p.cmd.Process.Kill()
+		<-p.done
+		tb.Fatalf("agent still running %v after SIGTERM", timeout)
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (p *Proc) Kill(tb testing.TB) {
+	tb.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		tb.Fatal(err)
+	}
+	<-p.done
+}
+
+// Exited reports whether the process is gone, and its error.
+func (p *Proc) Exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}

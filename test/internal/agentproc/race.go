@@ -1,0 +1,5 @@
+//go:build race
+
+package agentproc
+
+const raceEnabled = true
