@@ -60,3 +60,21 @@ func TetragonSamples(tb testing.TB) [][]byte {
 	}
 	return out
 }
+
+// KeptDir is like t.TempDir but keeps the directory when the test fails, so
+// logs and state can be inspected; its path is logged then.
+func KeptDir(tb testing.TB) string {
+	tb.Helper()
+	dir, err := os.MkdirTemp("", "siemship-"+filepath.Base(tb.Name())+"-")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if tb.Failed() {
+			tb.Logf("kept %s for inspection", dir)
+			return
+		}
+		os.RemoveAll(dir)
+	})
+	return dir
+}

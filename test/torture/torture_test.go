@@ -41,7 +41,7 @@ func TestRotationTortureCompressedBackups(t *testing.T) { torture(t, true) }
 
 func torture(t *testing.T, compress bool) {
 	bin := agentproc.Binary(t, testkit.RepoRoot(t))
-	dir := t.TempDir()
+	dir := testkit.KeptDir(t)
 	exportDir := filepath.Join(dir, "export")
 	os.MkdirAll(exportDir, 0o755)
 
@@ -120,11 +120,17 @@ sinks:
 	rec.session.Add(1)
 	p := agentproc.Start(t, bin, cfg, logPath, "SIEMSHIP_LOGSCALE_TOKEN="+token)
 	deadline := time.Now().Add(3 * time.Minute)
+	prev, progressed := -1, time.Now()
 	for {
 		lost := w.lostLines(t, rec.lossReports())
-		if missing := rec.missing(lost); len(missing) == 0 {
+		missing := rec.missing(lost)
+		if len(missing) == 0 {
 			break
-		} else if time.Now().After(deadline) {
+		}
+		if len(missing) != prev {
+			prev, progressed = len(missing), time.Now()
+		}
+		if time.Now().After(deadline) || time.Since(progressed) > 30*time.Second {
 			t.Fatalf("%d lines neither delivered nor reported lost, first %v (agent log %s)", len(missing), head(missing), logPath)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -133,6 +139,10 @@ sinks:
 
 	lost := w.lostLines(t, rec.lossReports())
 	rec.check(t, lost)
+	// Nothing the receiver was sent is invalid, so nothing may be dead-lettered.
+	if dl, err := os.ReadFile(filepath.Join(dir, "state", "logscale-dead-letter.ndjson")); err == nil && len(dl) > 0 {
+		t.Errorf("events were dead-lettered: %.300s", dl)
+	}
 	t.Logf("compress=%v: %d lines in %d files; %d SIGTERM + %d SIGKILL restarts; delivered %d distinct, %d duplicates; %d lines reported lost in %d reports; receiver faults %v",
 		compress, totalLines, len(w.files), terms, kills, rec.distinct(), rec.dups(), len(lost), len(rec.lossReports()), recv.Stats().Faults)
 }
@@ -248,6 +258,7 @@ type recorder struct {
 	by      [][]int64 // line → sessions that delivered it
 	kill    map[int64]bool
 	losses  []tetragon.Loss
+	strange []string // events that are neither a whole line nor a loss report
 }
 
 func newRecorder() *recorder {
@@ -270,7 +281,12 @@ func (r *recorder) onEvent(e emulator.StoredEvent) {
 		r.mu.Lock()
 		r.losses = append(r.losses, *report.Loss)
 		r.mu.Unlock()
+		return
 	}
+	// Anything else means a line was cut or mangled on the way.
+	r.mu.Lock()
+	r.strange = append(r.strange, e.RawString)
+	r.mu.Unlock()
 }
 
 func (r *recorder) killed(session int64) {
@@ -324,6 +340,11 @@ func (r *recorder) dups() (n int) {
 func (r *recorder) check(t *testing.T, lost map[int]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for i, raw := range r.strange {
+		if i < 5 {
+			t.Errorf("received an event that is not a whole line: %.200q", raw)
+		}
+	}
 	var unexplainedDup, lostButDelivered, missing int
 	for seq, sessions := range r.by {
 		if len(sessions) == 0 {

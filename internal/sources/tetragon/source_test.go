@@ -276,3 +276,40 @@ func TestBackPressurePausesTheReader(t *testing.T) {
 	h.stop()
 	assertLines(t, got, lines(0, 2000))
 }
+
+func TestBackupsDeletedWhileTheReaderWasBehindAreReported(t *testing.T) {
+	h := newHarness(t)
+	h.hold = make(chan struct{})
+	appendLines(t, h.path, lines(0, 300)) // several batches: the reader blocks inside this file
+	h.start()
+	time.Sleep(100 * time.Millisecond)
+
+	// While the reader is paused by back-pressure: the file it reads is
+	// rotated, two more rotations happen, and retention deletes the next
+	// file before the reader ever reached it.
+	own := rotate(t, h.path)
+	appendLines(t, h.path, lines(300, 310))
+	skipped := rotate(t, h.path)
+	appendLines(t, h.path, lines(310, 320))
+	rotate(t, h.path)
+	appendLines(t, h.path, lines(320, 330))
+	time.Sleep(100 * time.Millisecond) // retention runs later than the rename: the watcher sees the files
+	os.Remove(own)                     // the reader holds it open: nothing lost there
+	os.Remove(skipped)
+	time.Sleep(100 * time.Millisecond) // the watcher notices names meanwhile
+	close(h.hold)
+
+	got := h.waitLines(321)
+	h.stop()
+	assertLines(t, got[:300], lines(0, 300))
+	var report struct {
+		Loss Loss `json:"siemship_data_loss"`
+	}
+	if err := json.Unmarshal([]byte(got[300]), &report); err != nil {
+		t.Fatalf("event after the first file is not a loss report: %v: %.100q", err, got[300])
+	}
+	if l := report.Loss; len(l.Files) != 1 || !strings.HasSuffix(skipped, l.Files[0]) || l.BytesAtLeast == 0 {
+		t.Errorf("loss report names %v with %d bytes, want only %s", l.Files, l.BytesAtLeast, skipped)
+	}
+	assertLines(t, got[301:], lines(310, 330))
+}

@@ -61,7 +61,7 @@ func (s *Source) startFresh(list []entry) error {
 		return nil
 	}
 	s.log.Info("no checkpoint, starting", "file", e.name, "offset", off, "start_at", s.cfg.StartAt)
-	s.adopt(of, e.key, nil)
+	s.adopt(of, e.key, nil, list)
 	return nil
 }
 
@@ -79,13 +79,13 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 		switch {
 		case err == nil:
 			s.log.Info("resuming from checkpoint", "file", list[i].name, "offset", pos.Offset)
-			s.adopt(of, list[i].key, pos.tailBytes(of))
+			s.adopt(of, list[i].key, pos.tailBytes(of), list)
 			return nil
 		case errors.Is(err, errTruncated):
 			s.m.truncations.Inc()
 			s.log.Warn("file is shorter than the checkpoint offset (truncated), reading it from the start",
 				"file", list[i].name, "offset", pos.Offset)
-			return s.openAndMark(ctx, out, list[i], nil)
+			return s.openAndMark(ctx, out, list, list[i], nil)
 		case errors.Is(err, errStranger):
 			s.m.mismatches.Inc()
 			s.log.Warn("a file has the checkpoint's identity but other content, not seeking into it",
@@ -109,7 +109,7 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 		}
 	}
 	loss := &Loss{From: pos, BytesAtLeast: max(0, pos.SizeSeen-pos.Offset), Reason: reason}
-	return s.openAndMark(ctx, out, next, loss)
+	return s.openAndMark(ctx, out, list, next, loss)
 }
 
 // atEOF decides what the end of the current file means.
@@ -215,14 +215,14 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 			Reason: "backups were rotated out before they were read"}
 	}
 	s.m.rotations.Inc()
-	return s.openAndMark(ctx, out, *nx, loss)
+	return s.openAndMark(ctx, out, list, *nx, loss)
 }
 
 // openAndMark switches to e at offset 0 and emits a batch that moves the
 // checkpoint there once everything before is delivered, carrying the loss
 // report if there is one. Until that batch is committed, a restart resumes
 // in the previous file, so no switch is ever lost.
-func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, e entry, loss *Loss) error {
+func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, list []entry, e entry, loss *Loss) error {
 	of, err := s.set.open(e, 0, nil)
 	if err != nil {
 		s.m.readErrors.Inc()
@@ -232,7 +232,7 @@ func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, e ent
 	if s.cur != nil {
 		s.cur.Close()
 	}
-	s.adopt(of, e.key, nil)
+	s.adopt(of, e.key, nil, list)
 	var events []event.Event
 	if loss != nil {
 		loss.ResumedAt = &of.ref
@@ -241,14 +241,14 @@ func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, e ent
 	return s.send(ctx, out, events, nil, nil)
 }
 
-func (s *Source) adopt(of *openFile, key string, tail []byte) {
+func (s *Source) adopt(of *openFile, key string, tail []byte, list []entry) {
 	s.cur = of
 	s.bufStart, s.lineEnd, s.scanned = of.off, 0, 0
 	if s.buf != nil {
 		s.buf = s.buf[:0]
 	}
 	s.tail = append(s.tail[:0], tail...)
-	s.watch.reading(key, of.ref.fileID)
+	s.watch.reading(key, of.ref.fileID, list)
 	s.lastErr = ""
 	s.setStatus("")
 }

@@ -3,7 +3,9 @@ package tetragon
 import (
 	"context"
 	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,10 +24,14 @@ type watcher struct {
 	wake chan struct{} // capacity 1: a pending wake-up is enough
 
 	mu     sync.Mutex
-	curKey string           // sort key of the file being read ("" before the first)
-	curID  fileID           // inode of the file being read, to learn its backup name
-	known  map[string]int64 // backups newer than the current file, with the size last seen
-	last   []entry
+	curKey string // sort key of the file being read: "" before the first, liveKey until its backup name is known
+	curID  fileID // inode of the file being read, to learn its backup name
+	// baseline holds, while the current file is the live one, the backups
+	// that existed when it was adopted: all older than it. Any other backup
+	// is its own rename or newer.
+	baseline map[string]bool
+	known    map[string]int64 // backups newer than the current file, with the size last seen
+	last     []entry
 }
 
 func newWatcher(set fileSet, poll time.Duration, log *slog.Logger, m *metrics) *watcher {
@@ -85,13 +91,47 @@ func (w *watcher) sawName(name string) {
 	if !ok || e.live {
 		return
 	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.curKey != "" && e.key > w.curKey {
-		if _, seen := w.known[e.key]; !seen {
-			w.known[e.key] = 0
+	var id fileID
+	var size int64
+	if fi, err := os.Stat(e.path(w.set.dir)); err == nil {
+		size = fi.Size()
+		if !e.gz {
+			id = idOf(fi)
 		}
 	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.learn(e.key, id) {
+		return
+	}
+	if w.newer(e.key) && size >= w.known[e.key] {
+		w.known[e.key] = size
+	}
+}
+
+// learn records the backup name of the current file once its rename is seen.
+func (w *watcher) learn(key string, id fileID) bool {
+	if w.curKey != liveKey || id != w.curID || id == (fileID{}) {
+		return false
+	}
+	w.curKey, w.baseline = key, nil
+	for k := range w.known {
+		if k <= key {
+			delete(w.known, k)
+		}
+	}
+	return true
+}
+
+// newer reports whether backup key is newer than the current file.
+func (w *watcher) newer(key string) bool {
+	switch w.curKey {
+	case "":
+		return false
+	case liveKey:
+		return !w.baseline[key]
+	}
+	return key > w.curKey
 }
 
 // observe scans the directory and refreshes what is known and the lag gauges.
@@ -104,26 +144,34 @@ func (w *watcher) observe() []entry {
 	defer w.mu.Unlock()
 	w.last = list
 	for _, e := range list {
-		if !e.gz && e.id == w.curID && w.curKey != "" {
-			w.curKey = e.key // learn the backup name of the file being read
+		if !e.gz && !e.live {
+			w.learn(e.key, e.id)
 		}
 	}
 	for _, e := range list {
-		if !e.live && w.curKey != "" && e.key > w.curKey && e.size >= w.known[e.key] {
+		if !e.live && w.newer(e.key) && e.size >= w.known[e.key] {
 			w.known[e.key] = e.size
 		}
 	}
 	return list
 }
 
-// reading tells the watcher which file the reader is on now; backups older
-// than it are no longer of interest.
-func (w *watcher) reading(key string, id fileID) {
+// reading tells the watcher which file the reader is on now, with the scan
+// that found it; backups older than it are no longer of interest.
+func (w *watcher) reading(key string, id fileID, list []entry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.curKey, w.curID = key, id
+	w.curKey, w.curID, w.baseline = key, id, nil
+	if key == liveKey {
+		w.baseline = make(map[string]bool, len(list))
+		for _, e := range list {
+			if !e.live {
+				w.baseline[e.key] = true
+			}
+		}
+	}
 	for k := range w.known {
-		if k <= key {
+		if !w.newer(k) {
 			delete(w.known, k)
 		}
 	}
@@ -138,12 +186,22 @@ func (w *watcher) vanished(list []entry, nextKey string) (names []string, bytes 
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	own := ""
+	if w.curKey == liveKey {
+		// Its backup name was never seen: the oldest new backup is its rename.
+		for k := range w.known {
+			if own == "" || k < own {
+				own = k
+			}
+		}
+	}
 	for k, size := range w.known {
-		if k > w.curKey && k < nextKey && !present[k] {
+		if w.newer(k) && k != own && k < nextKey && !present[k] {
 			names = append(names, k)
 			bytes += size
 		}
 	}
+	slices.Sort(names)
 	return names, bytes
 }
 

@@ -113,3 +113,13 @@ func (p *Proc) Exited() (bool, error) {
 		return false, nil
 	}
 }
+
+// Usage returns the exited process's resource usage (CPU times, peak RSS).
+func (p *Proc) Usage() *syscall.Rusage {
+	<-p.done
+	ru, _ := p.cmd.ProcessState.SysUsage().(*syscall.Rusage)
+	if ru == nil {
+		return &syscall.Rusage{}
+	}
+	return ru
+}

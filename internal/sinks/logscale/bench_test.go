@@ -1,0 +1,103 @@
+package logscale
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/siemship/siemship/internal/event"
+)
+
+// BenchmarkEncode builds and compresses full requests (up to 5 MiB) of
+// realistic, varied Tetragon events, as the sender does per request.
+func BenchmarkEncode(b *testing.B) {
+	lines := genTetragon(b, 20000, 42)
+	evs := make([]event.Event, len(lines))
+	for i, l := range lines {
+		evs[i] = event.Event{Raw: l, Time: 1772366400000 + int64(i), Type: eventType(l), Size: len(l)}
+	}
+	for _, c := range []struct {
+		name         string
+		format, comp string
+	}{
+		{"structured-gzip1", FormatStructured, CompressionGzip},
+		{"hec-gzip1", FormatHEC, CompressionGzip},
+		{"structured-none", FormatStructured, CompressionNone},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			cfg := DefaultConfig()
+			cfg.URL, cfg.Token, cfg.Format, cfg.Compression = "https://logscale.invalid", "t", c.format, c.comp
+			s, err := New(cfg, "bench", prometheus.NewRegistry(), nil)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			next, events, raw, wire := 0, 0, 0, 0
+			for b.Loop() {
+				bl := s.builders.Get().(*builder)
+				for bl.len() < cfg.MaxEvents && bl.add("tetragon", &evs[next], cfg.MaxBytes) {
+					next = (next + 1) % len(evs)
+				}
+				r := s.seal(bl, false)
+				events += bl.len()
+				raw += bl.size
+				wire += r.body.Len()
+				s.release(r)
+			}
+			sec := b.Elapsed().Seconds()
+			b.ReportMetric(float64(events)/sec, "events/s")
+			b.ReportMetric(float64(raw)/sec/1e6, "MB/s")
+			b.ReportMetric(float64(raw)/float64(max(wire, 1)), "ratio")
+		})
+	}
+}
+
+// BenchmarkRun measures the whole sink (batching, gzip, HTTP) against a
+// receiver that only reads and counts the bytes: events per second of wall
+// time, with the machine's cores shared by sink and receiver.
+func BenchmarkRun(b *testing.B) {
+	lines := genTetragon(b, 20000, 43)
+	types := make([]string, len(lines))
+	for i, l := range lines {
+		types[i] = eventType(l)
+	}
+	var received atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		received.Add(n)
+	}))
+	defer srv.Close()
+	cfg := DefaultConfig()
+	cfg.URL, cfg.Token = srv.URL, "t"
+	s, err := New(cfg, "bench", prometheus.NewRegistry(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := make(chan *event.Batch, 4)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(context.Background(), in) }()
+	acks := newAckRecorder()
+	b.ReportAllocs()
+	events := 0
+	for i := 0; b.Loop(); i++ {
+		// One batch of 500 events per iteration, as a file reader hands out.
+		evs := make([]event.Event, 500)
+		for j := range evs {
+			k := (i*500 + j) % len(lines)
+			evs[j] = event.Event{Raw: lines[k], Time: int64(i*500 + j), Type: types[k], Size: len(lines[k])}
+		}
+		in <- acks.wrap(i, "tetragon", evs)
+		events += len(evs)
+	}
+	close(in)
+	if err := <-done; err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(received.Load())/float64(events), "wire-bytes/event")
+}
