@@ -28,8 +28,8 @@ type Generator struct {
 
 type pod struct {
 	namespace, name, uid, workload, kind string
-	containerID, containerName, image   string
-	labels                              map[string]string
+	containerID, containerName, image    string
+	labels                               map[string]string
 }
 
 var (
