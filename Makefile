@@ -36,7 +36,37 @@ fuzz:
 
 ## bench: end-to-end throughput, CPU per event and peak RSS against a read+gzip reference
 bench:
-	$(GO) test -run '^TestBenchEndToEnd$$' -count=1 -v -timeout 30m ./test/bench/ -args -bench-e2e
+	$(GO) test -run '^$$' -bench BenchmarkEndToEnd -benchtime 1x -timeout 30m ./test/bench/
 
 clean:
 	rm -rf bin .cache
+
+# --- Packaging: image, manifests, kind demo, LogScale package -------------
+
+.PHONY: image manifests kind-demo logscale-package
+
+IMAGE ?= siemship:dev
+
+## image: the container image with Docker; without a Docker engine, the image's static binaries (amd64, arm64) in bin/
+image:
+	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
+		docker build -t $(IMAGE) --build-arg VERSION=$(VERSION) \
+			--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+			--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) . ; \
+	else \
+		echo "no Docker engine: building the image's binaries only (bin/linux-amd64, bin/linux-arm64)"; \
+		bash hack/build-static.sh bin/linux-amd64/siemship amd64 $(VERSION) && \
+		bash hack/build-static.sh bin/linux-arm64/siemship arm64 $(VERSION); \
+	fi
+
+## manifests: render manifests/ from chart/siemship (a test fails when they differ)
+manifests:
+	bash hack/manifests.sh
+
+## kind-demo: kind cluster with Cilium, Tetragon, the tracing policies and siemship (needs Docker, kind, helm, internet)
+kind-demo:
+	bash hack/kind-demo.sh
+
+## logscale-package: the LogScale package (parser and dashboard) as bin/siemship-tetragon-package.zip
+logscale-package: build
+	./$(BIN) logscale package -o bin/siemship-tetragon-package.zip

@@ -113,7 +113,10 @@ func (a *Agent) Run(ctx context.Context) error {
 		defer close(sinkDone)
 		a.health.loop("sink", func() error { err := a.sink.Run(hardCtx, toSink); fail("logscale sink", err); return err })()
 	})
-	wg.Go(a.health.loop("processing", func() error { a.process(hardCtx, fromSource, toSink); return nil }))
+	wg.Go(a.health.loop("processing", func() error {
+		a.process(hardCtx, fromSource, []chan<- *event.Batch{toSink})
+		return nil
+	}))
 	wg.Go(a.health.loop("source", func() error {
 		defer close(fromSource)
 		err := a.source.Run(readCtx, fromSource)
@@ -140,21 +143,28 @@ func (a *Agent) Run(ctx context.Context) error {
 	return runErr
 }
 
-// process parses and enriches each batch and hands it to the sink. Closing
-// the sink's input after the source's output closed is what lets the sink
-// flush and finish.
-func (a *Agent) process(ctx context.Context, in <-chan *event.Batch, out chan<- *event.Batch) {
-	defer close(out)
+// process parses and enriches each batch and hands it to every sink; the
+// batch is acknowledged to the source once all of them delivered it.
+// Closing the sinks' inputs after the source's output closed is what lets
+// them flush and finish.
+func (a *Agent) process(ctx context.Context, in <-chan *event.Batch, outs []chan<- *event.Batch) {
+	defer func() {
+		for _, out := range outs {
+			close(out)
+		}
+	}()
 	for b := range in {
 		a.parser.Parse(b)
 		if a.enricher != nil {
 			a.enricher.Enrich(b)
 		}
-		b.Expect(1)
-		select {
-		case out <- b:
-		case <-ctx.Done():
-			return
+		b.Expect(len(outs))
+		for _, out := range outs {
+			select {
+			case out <- b:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }

@@ -33,7 +33,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newRunCmd(), newCheckCmd(), newVersionCmd(), newDemoCmd(), emulator.NewCommand())
+	root.AddCommand(newRunCmd(), newCheckCmd(), newVersionCmd(), newDemoCmd(), emulator.NewCommand(), newLogScaleCmd())
 	return root
 }
 

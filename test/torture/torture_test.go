@@ -147,10 +147,10 @@ sinks:
 		compress, totalLines, len(w.files), terms, kills, rec.distinct(), rec.dups(), len(lost), len(rec.lossReports()), recv.Stats().Faults)
 }
 
-// line is a Tetragon-shaped line of fixed length, so offsets are computable.
+// line is a Tetragon-shaped numbered line.
 func line(seq int) string {
 	return fmt.Sprintf(`{"process_exec":{"process":{"exec_id":"torture:%09d","pid":%d,"uid":0,"binary":"/usr/bin/curl","arguments":"-sS https://example.internal/%09d"}},"node_name":"torture-node","time":"2026-11-22T10:%02d:%02d.%09dZ"}`+"\n",
-		seq, 1000+seq%50000, seq, (seq/60000)%60, (seq/1000)%60, seq)
+		seq, 100000+seq%50000, seq, (seq/60000)%60, (seq/1000)%60, seq)
 }
 
 var seqRe = regexp.MustCompile(`"exec_id":"torture:(\d{9})"`)
@@ -237,9 +237,11 @@ func (w *writer) lostLines(t *testing.T, reports []tetragon.Loss) map[int]bool {
 		}
 		w.mu.Lock()
 		f := w.files[from]
-		firstLost := f.first + int(r.From.Offset)/len(line(0))
-		for s := firstLost; s < f.first+f.count; s++ {
-			lost[s] = true
+		for s, off := f.first, int64(0); s < f.first+f.count; s++ {
+			if off >= r.From.Offset {
+				lost[s] = true
+			}
+			off += int64(len(line(s)))
 		}
 		for i := from + 1; i < to; i++ {
 			for s := w.files[i].first; s < w.files[i].first+w.files[i].count; s++ {

@@ -50,6 +50,11 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "ready", Help: "1 when the last request succeeded, 0 while the SIEM is unreachable or rejects the configuration."}),
 	}
+	// Create the series of the statuses that dead-letter, so dashboards and
+	// alerts see a zero instead of a missing series.
+	for _, code := range []string{"400", "413", "422"} {
+		m.eventsDeadLetter.WithLabelValues(code)
+	}
 	for _, c := range []prometheus.Collector{m.requests, m.eventsSent, m.eventsAcked, m.eventsRetried,
 		m.eventsDeadLetter, m.bytesSent, m.bytesUncompressed, m.duration, m.inflight, m.ready} {
 		if err := reg.Register(c); err != nil {
