@@ -28,11 +28,23 @@ lint:
 unit:
 	$(GO) test -race -count=1 -timeout 45m ./...
 
+# Each fuzz target runs briefly; `make fuzz FUZZTIME=10m` for a longer hunt.
+FUZZ_TARGETS := \
+	FuzzParse:./internal/processing/tetragonparse/ \
+	FuzzLines:./internal/sources/tetragon/ \
+	FuzzStructuredBody:./internal/emulators/logscale/ \
+	FuzzHECBody:./internal/emulators/logscale/ \
+	FuzzJSONString:./internal/sinks/logscale/ \
+	FuzzParseRetryAfter:./internal/sinks/logscale/ \
+	FuzzScanEvent:./internal/processing/k8smeta/ \
+	FuzzEnrich:./internal/processing/k8smeta/
+
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./internal/processing/tetragonparse/
-	$(GO) test -run '^$$' -fuzz '^FuzzLines$$' -fuzztime $(FUZZTIME) ./internal/sources/tetragon/
-	$(GO) test -run '^$$' -fuzz '^FuzzStructuredBody$$' -fuzztime $(FUZZTIME) ./internal/emulators/logscale/
-	$(GO) test -run '^$$' -fuzz '^FuzzHECBody$$' -fuzztime $(FUZZTIME) ./internal/emulators/logscale/
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		name=$${t%%:*}; pkg=$${t#*:}; \
+		echo "fuzz $$name ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
 
 ## bench: end-to-end throughput, CPU per event and peak RSS against a read+gzip reference
 bench:

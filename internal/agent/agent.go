@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -46,6 +48,7 @@ func New(cfg *config.Config, token string, log *slog.Logger) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	setMemoryLimit(cfg.MemoryLimit, log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &Agent{cfg: cfg, log: log, reg: reg, health: newHealth()}
@@ -167,6 +170,17 @@ func (a *Agent) process(ctx context.Context, in <-chan *event.Batch, outs []chan
 			}
 		}
 	}
+}
+
+// setMemoryLimit makes the garbage collector work harder before the heap
+// passes the limit, so RSS stays near what the buffers need instead of
+// doubling with GOGC. GOMEMLIMIT in the environment wins.
+func setMemoryLimit(limit config.ByteSize, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" || limit == 0 {
+		return
+	}
+	debug.SetMemoryLimit(int64(limit))
+	log.Debug("memory limit set", "memory_limit", limit.String())
 }
 
 func sourceConfig(t config.Tetragon) tetragon.Config {

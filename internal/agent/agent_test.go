@@ -102,7 +102,7 @@ func (r *rig) waitEvents(n int) {
 
 func (r *rig) eventually(cond func() bool, what string, args ...any) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			r.t.Fatalf("timed out waiting: "+what, args...)

@@ -19,6 +19,7 @@ type Config struct {
 	StatusInterval time.Duration `mapstructure:"status_interval"`
 	ShutdownGrace  time.Duration `mapstructure:"shutdown_grace"`
 	BufferBytes    ByteSize      `mapstructure:"buffer_bytes"`
+	MemoryLimit    ByteSize      `mapstructure:"memory_limit"`
 	Sources        Sources       `mapstructure:"sources"`
 	Kubernetes     Kubernetes    `mapstructure:"kubernetes"`
 	Sinks          Sinks         `mapstructure:"sinks"`
@@ -117,6 +118,7 @@ var defaults = map[string]any{
 	"status_interval": "30s",
 	"shutdown_grace":  "20s",
 	"buffer_bytes":    "16MiB",
+	"memory_limit":    "48MiB",
 
 	"sources.tetragon.path":                "/var/run/cilium/tetragon/tetragon.log",
 	"sources.tetragon.max_line_bytes":      "1MiB",

@@ -65,6 +65,9 @@ func (c *Config) Validate() error {
 
 	errs = append(errs, c.Sinks.LogScale.validate()...)
 
+	if c.MemoryLimit != 0 && c.MemoryLimit < 2*c.BufferBytes {
+		bad("memory_limit", "must be 0 (no limit) or at least twice buffer_bytes", c.MemoryLimit)
+	}
 	need := int64(c.Sinks.LogScale.BatchBytes) + 2*(int64(t.MaxLineBytes)+int64(t.ReadBufferBytes))
 	if int64(c.BufferBytes) < need {
 		bad("buffer_bytes", fmt.Sprintf("must be at least batch_bytes + 2×(max_line_bytes + read_buffer_bytes) = %s", ByteSize(need)), c.BufferBytes)

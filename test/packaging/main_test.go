@@ -24,7 +24,22 @@ func TestMain(m *testing.M) {
 	if kenv != nil {
 		kenv.Close()
 	}
+	for _, dir := range tempDirs {
+		_ = os.RemoveAll(dir)
+	}
 	os.Exit(code)
+}
+
+// tempDirs outlive single tests (kubeconfig, built binaries); TestMain
+// removes them.
+var tempDirs []string
+
+func sharedTempDir() (string, error) {
+	dir, err := os.MkdirTemp("", "siemship-packaging-")
+	if err == nil {
+		tempDirs = append(tempDirs, dir)
+	}
+	return dir, err
 }
 
 // root is the repository root (the directory of go.mod).
@@ -125,7 +140,7 @@ func cluster(t *testing.T) (kubeconfig, kubectl string) {
 		if kenvErr != nil {
 			return
 		}
-		dir, err := os.MkdirTemp("", "siemship-packaging-")
+		dir, err := sharedTempDir()
 		if err != nil {
 			kenvErr = err
 			return

