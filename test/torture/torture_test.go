@@ -90,6 +90,9 @@ sinks:
 	for writing || terms+kills < 20 {
 		rec.session.Add(1)
 		p := agentproc.Start(t, bin, cfg, logPath, "SIEMSHIP_LOGSCALE_TOKEN="+token)
+		// A signal before the handlers are installed kills like SIGKILL;
+		// SIGTERM is meant to test the graceful path, so wait for start-up.
+		p.WaitForLog(t, "siemship started", time.Minute)
 		time.Sleep(time.Duration(500+rng.IntN(2500)) * time.Millisecond)
 		if exited, err := p.Exited(); exited {
 			t.Fatalf("agent exited on its own: %v (log %s)", err, logPath)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -48,9 +49,11 @@ func Binary(tb testing.TB, repoRoot string) string {
 
 // Proc is one running agent.
 type Proc struct {
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	cmd     *exec.Cmd
+	done    chan struct{}
+	err     error
+	logPath string
+	logFrom int64 // size of the log file when this process started
 }
 
 // Start runs `siemship run --config cfg` with env added to the environment;
@@ -61,19 +64,40 @@ func Start(tb testing.TB, bin, cfg, logPath string, env ...string) *Proc {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	fi, err := log.Stat()
+	if err != nil {
+		tb.Fatal(err)
+	}
 	cmd := exec.Command(bin, "run", "--config", cfg)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
 		tb.Fatal(err)
 	}
-	p := &Proc{cmd: cmd, done: make(chan struct{})}
+	p := &Proc{cmd: cmd, done: make(chan struct{}), logPath: logPath, logFrom: fi.Size()}
 	go func() {
 		p.err = cmd.Wait()
 		log.Close()
 		close(p.done)
 	}()
 	return p
+}
+
+// WaitForLog waits until this process has logged a line containing text.
+func (p *Proc) WaitForLog(tb testing.TB, text string, timeout time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		data, err := os.ReadFile(p.logPath)
+		if err == nil && int64(len(data)) > p.logFrom && strings.Contains(string(data[p.logFrom:]), text) {
+			return
+		}
+		if exited, err := p.Exited(); exited {
+			tb.Fatalf("agent exited before logging %q: %v", text, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	tb.Fatalf("agent did not log %q within %v", text, timeout)
 }
 
 // Terminate sends SIGTERM and waits; it fails the test unless the agent
