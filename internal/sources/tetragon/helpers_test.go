@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/siemship/siemship/internal/checkpoint"
+	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/event"
 )
 
@@ -61,7 +61,7 @@ func newHarness(t *testing.T) *harness {
 
 func (h *harness) start() {
 	h.t.Helper()
-	store, err := checkpoint.Open(h.state)
+	store, err := checkpoints.Open(h.state)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/siemship/siemship/internal/ack"
-	"github.com/siemship/siemship/internal/checkpoint"
+	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/event"
 )
 
@@ -49,7 +49,7 @@ type Source struct {
 	cfg    Config
 	log    *slog.Logger
 	m      *metrics
-	store  *checkpoint.Store
+	store  *checkpoints.Store
 	budget *semaphore.Weighted
 	set    fileSet
 	watch  *watcher
@@ -76,7 +76,7 @@ type Source struct {
 }
 
 // New prepares a source; it reads nothing until Run.
-func New(cfg Config, store *checkpoint.Store, budget *semaphore.Weighted, reg prometheus.Registerer, log *slog.Logger) *Source {
+func New(cfg Config, store *checkpoints.Store, budget *semaphore.Weighted, reg prometheus.Registerer, log *slog.Logger) *Source {
 	s := &Source{
 		cfg:    cfg,
 		log:    log.With("source", Name, "path", cfg.Path),

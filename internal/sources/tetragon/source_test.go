@@ -313,3 +313,42 @@ func TestBackupsDeletedWhileTheReaderWasBehindAreReported(t *testing.T) {
 	}
 	assertLines(t, got[301:], lines(310, 330))
 }
+
+func TestMissingFileIsReportedUntilItAppears(t *testing.T) {
+	h := newHarness(t)
+	if err := os.Mkdir(h.path, 0o755); err != nil { // not a regular file: nothing to read yet
+		t.Fatal(err)
+	}
+	h.start()
+	time.Sleep(100 * time.Millisecond)
+	ok, why := h.src.Ready()
+	if ok || !strings.Contains(why, "waiting for Tetragon's export file") {
+		t.Fatalf("Ready() = %v %q, want not ready, waiting for the file", ok, why)
+	}
+	os.Remove(h.path)
+	appendLines(t, h.path, lines(0, 3))
+	got := h.waitLines(3)
+	h.stop()
+	assertLines(t, got, lines(0, 3))
+	if ok, why := h.src.Ready(); !ok {
+		t.Fatalf("not ready after reading: %q", why)
+	}
+}
+
+func TestStartAtEndSkipsExistingData(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.StartAt = "end"
+	appendLines(t, h.path, lines(0, 10))
+	f, _ := os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(line(10)[:100]) // a half-written line: starting inside it would ship garbage
+	f.Close()
+	h.start()
+	time.Sleep(100 * time.Millisecond)
+	f, _ = os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(line(10)[100:] + "\n")
+	f.Close()
+	appendLines(t, h.path, lines(11, 13))
+	got := h.waitLines(3)
+	h.stop()
+	assertLines(t, got, lines(10, 13))
+}

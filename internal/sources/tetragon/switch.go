@@ -39,12 +39,12 @@ func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
 		ok = false
 	}
 	if !ok {
-		return s.startFresh(list)
+		return s.startFresh(ctx, list)
 	}
 	return s.resume(ctx, out, list, st.Position)
 }
 
-func (s *Source) startFresh(list []entry) error {
+func (s *Source) startFresh(ctx context.Context, list []entry) error {
 	e := list[0]
 	var off int64
 	if s.cfg.StartAt == "end" {
@@ -52,13 +52,14 @@ func (s *Source) startFresh(list []entry) error {
 		var err error
 		if off, err = lastLineEnd(e.path(s.set.dir), e.size, s.cfg.MaxLineBytes); err != nil {
 			s.reportErr("cannot open export file", err)
-			return nil
+			return s.wait(ctx)
 		}
 	}
 	of, err := s.set.open(e, off, nil)
 	if err != nil {
+		s.m.readErrors.Inc()
 		s.reportErr("cannot open export file", err)
-		return nil
+		return s.wait(ctx)
 	}
 	s.log.Info("no checkpoint, starting", "file", e.name, "offset", off, "start_at", s.cfg.StartAt)
 	s.adopt(of, e.key, nil, list)
