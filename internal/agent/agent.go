@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/semaphore"
 
-	"github.com/siemship/siemship/internal/checkpoint"
+	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/config"
 	"github.com/siemship/siemship/internal/event"
 	"github.com/siemship/siemship/internal/processing/k8smeta"
@@ -44,7 +44,7 @@ type Agent struct {
 
 // New builds the agent. token is the LogScale ingest token.
 func New(cfg *config.Config, token string, log *slog.Logger) (*Agent, error) {
-	store, err := checkpoint.Open(cfg.StateDir)
+	store, err := checkpoints.Open(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}

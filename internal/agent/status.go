@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/version"
 )
 
@@ -85,6 +86,19 @@ func (a *Agent) statusLoop(ctx context.Context) {
 			}
 		}
 		a.log.Info("status", args...)
+		if atRisk(st) {
+			a.log.Warn("falling behind Tetragon: unread rotated files, Tetragon deletes the oldest after rotations_before_loss more rotations",
+				"files_behind", st.FilesBehind, "lag_bytes", st.LagBytes, "rotations_before_loss", st.RotationsBeforeLoss,
+				"hint", "see why LogScale is slow or refusing in the lines above; raise sinks.logscale.concurrency, or Tetragon's exportFileMaxBackups and exportFileMaxSizeMB")
+		}
 		prevRead, prevAcked = st.EventsRead, st.EventsAcked
 	}
+}
+
+// atRisk says whether the reader is so far behind that Tetragon may delete
+// a file before it is read. One file behind is normal for a moment after a
+// rotation (the old file is drained first); more, or one rotation left
+// before a deletion, is not.
+func atRisk(st tetragon.Stats) bool {
+	return st.FilesBehind > 1 || st.FilesBehind > 0 && st.RotationsBeforeLoss <= 1
 }

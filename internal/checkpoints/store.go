@@ -1,11 +1,11 @@
-// Package checkpoint persists source positions so that a restart continues
+// Package checkpoints persists source positions so that a restart continues
 // exactly where delivery was confirmed.
 //
 // Each source owns one small JSON file in the state directory. Writes are
 // atomic and durable: temp file, fsync, rename (github.com/google/renameio),
 // then an fsync of the directory so the rename itself survives a power loss
 // (renameio does not do that last step).
-package checkpoint
+package checkpoints
 
 import (
 	"encoding/json"
