@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X github.com/siemship/siemship/internal/version.Version=$(VERS
 BIN     := bin/siemship
 FUZZTIME ?= 10s
 
-.PHONY: all build demo test unit fuzz bench lint clean
+.PHONY: all build demo test unit fuzz bench bench-k8s kube-tools lint clean
 
 all: build
 
@@ -25,7 +25,12 @@ lint:
 	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-unit:
+# etcd (Debian) and kube-apiserver/kubectl (built from k8s.io/kubernetes in
+# tools/kube) for the integration tests; built once into .cache/tools.
+kube-tools:
+	bash hack/kube-tools.sh >/dev/null
+
+unit: kube-tools
 	$(GO) test -race -count=1 -timeout 45m ./...
 
 # Each fuzz target runs briefly; `make fuzz FUZZTIME=10m` for a longer hunt.
@@ -49,6 +54,10 @@ fuzz:
 ## bench: end-to-end throughput, CPU per event and peak RSS against a read+gzip reference
 bench:
 	$(GO) test -run '^$$' -bench BenchmarkEndToEnd -benchtime 1x -timeout 30m ./test/bench/
+
+## bench-k8s: enrichment cost per event and cache memory with 110 local and 5,000 remote pods in a real API server
+bench-k8s: kube-tools
+	$(GO) test -run '^$$' -bench 'Benchmark(Enrich|ScanEvent)' -benchtime 3s ./internal/processing/k8smeta/
 
 clean:
 	rm -rf bin .cache

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/semaphore"
+	"k8s.io/klog/v2"
 
 	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/config"
@@ -56,6 +57,8 @@ func New(cfg *config.Config, token string, log *slog.Logger) (*Agent, error) {
 	a.source = tetragon.New(sourceConfig(cfg.Sources.Tetragon), store, budget, reg, log)
 	a.parser = tetragonparse.New(reg, log)
 	if cfg.Kubernetes.Enabled {
+		// client-go logs through klog; route it into our structured log.
+		klog.SetSlogLogger(log.With("component", "client-go"))
 		if a.enricher, err = k8smeta.New(enricherConfig(cfg.Kubernetes), reg, log.With("component", "kubernetes")); err != nil {
 			return nil, fmt.Errorf("kubernetes metadata: %w", err)
 		}
