@@ -159,6 +159,10 @@ func (a *Agent) process(ctx context.Context, in <-chan *event.Batch, outs []chan
 			close(out)
 		}
 	}()
+	if a.enricher != nil && !a.enricher.WaitSynced(ctx, a.cfg.Kubernetes.SyncTimeout) {
+		a.log.Warn("kubernetes metadata not synced yet, shipping events with a k8s.miss marker until it is",
+			"waited", a.cfg.Kubernetes.SyncTimeout)
+	}
 	for b := range in {
 		a.parser.Parse(b)
 		if a.enricher != nil {

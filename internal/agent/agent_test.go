@@ -22,15 +22,16 @@ import (
 const testToken = "agent-test-token"
 
 type rig struct {
-	t     *testing.T
-	dir   string
-	path  string
-	recv  *emulator.Server
-	agent *Agent
-	stop  context.CancelFunc
-	done  chan error
-	gen   *tetragongen.Generator
-	seq   int
+	t        *testing.T
+	dir      string
+	path     string
+	recv     *emulator.Server
+	recvAddr string
+	agent    *Agent
+	stop     context.CancelFunc
+	done     chan error
+	gen      *tetragongen.Generator
+	seq      int
 }
 
 func newRig(t *testing.T) *rig {
@@ -46,6 +47,14 @@ func newRig(t *testing.T) *rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	go r.recv.Serve(ctx, ln)
+	r.recvAddr = ln.Addr().String()
+	r.agent = r.newAgentWith("")
+	return r
+}
+
+// newAgentWith builds the agent from the rig's configuration plus extra YAML.
+func (r *rig) newAgentWith(extra string) *Agent {
+	t := r.t
 	cfgPath := filepath.Join(r.dir, "siemship.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`state_dir: %s
 listen: 127.0.0.1:0
@@ -62,7 +71,7 @@ sinks:
     auth_retry: 200ms
     retry_initial: 20ms
     retry_max: 200ms
-`, filepath.Join(r.dir, "state"), r.path, ln.Addr())), 0o600)
+`, filepath.Join(r.dir, "state"), r.path, r.recvAddr)+extra), 0o600)
 	cfg, _, err := config.Load(cfgPath, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -71,10 +80,11 @@ sinks:
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	if r.agent, err = New(cfg, testToken, log); err != nil {
+	a, err := New(cfg, testToken, log)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return r
+	return a
 }
 
 func (r *rig) start() {

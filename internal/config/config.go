@@ -55,6 +55,7 @@ type Kubernetes struct {
 	ClusterName          string        `mapstructure:"cluster_name"`
 	PodRetention         time.Duration `mapstructure:"pod_retention"`
 	WaitForPod           time.Duration `mapstructure:"wait_for_pod"`
+	SyncTimeout          time.Duration `mapstructure:"sync_timeout"`
 	NamespaceLabels      []string      `mapstructure:"namespace_labels"`
 	PodAnnotations       []string      `mapstructure:"pod_annotations"`
 	NamespaceAnnotations []string      `mapstructure:"namespace_annotations"`
@@ -134,6 +135,7 @@ var defaults = map[string]any{
 	"kubernetes.cluster_name":          "",
 	"kubernetes.pod_retention":         "2m",
 	"kubernetes.wait_for_pod":          "500ms",
+	"kubernetes.sync_timeout":          "10s",
 	"kubernetes.namespace_labels":      []string{"*"},
 	"kubernetes.pod_annotations":       []string{},
 	"kubernetes.namespace_annotations": []string{},

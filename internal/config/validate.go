@@ -55,6 +55,7 @@ func (c *Config) Validate() error {
 	k := c.Kubernetes
 	if k.Enabled {
 		positive("kubernetes.pod_retention", k.PodRetention)
+		positive("kubernetes.sync_timeout", k.SyncTimeout)
 		if k.WaitForPod < 0 {
 			bad("kubernetes.wait_for_pod", "must not be negative", k.WaitForPod)
 		}

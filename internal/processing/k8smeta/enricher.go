@@ -186,6 +186,24 @@ func (e *Enricher) expire(ctx context.Context) {
 
 // Ready reports whether enrichment works fully, with a one-line reason
 // (for /readyz) when it does not, e.g. "kubernetes API unreachable since …".
+// WaitSynced blocks until the caches first synced, timeout passed or ctx is
+// done, and reports whether they synced. The agent calls it once before
+// processing, so the events read at start are not all shipped unenriched.
+func (e *Enricher) WaitSynced(ctx context.Context, timeout time.Duration) bool {
+	if !e.cfg.Enabled {
+		return true
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-e.health.syncedCh:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return false
+}
+
 func (e *Enricher) Ready() (bool, string) {
 	if !e.cfg.Enabled {
 		return true, "kubernetes metadata disabled"

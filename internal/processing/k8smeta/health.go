@@ -22,10 +22,12 @@ type health struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	mu       sync.Mutex
-	synced   bool
-	failures map[string]failure // by resource: "pods", "namespaces", "nodes", "replicasets", "jobs"
-	usable   atomic.Bool        // synced and no informer failure
+	mu         sync.Mutex
+	synced     bool
+	syncedOnce sync.Once
+	syncedCh   chan struct{}      // closed when the caches first synced
+	failures   map[string]failure // by resource: "pods", "namespaces", "nodes", "replicasets", "jobs"
+	usable     atomic.Bool        // synced and no informer failure
 }
 
 type failure struct {
@@ -38,7 +40,7 @@ type failure struct {
 var informed = map[string]bool{"pods": true, "namespaces": true, "nodes": true}
 
 func newHealth(log *slog.Logger, m *metrics) *health {
-	return &health{log: log, metrics: m, failures: make(map[string]failure)}
+	return &health{log: log, metrics: m, failures: make(map[string]failure), syncedCh: make(chan struct{})}
 }
 
 // observe records the result of an API call (verb "list", "watch" or "get")
@@ -73,6 +75,7 @@ func (h *health) setSynced() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.synced = true
+	h.syncedOnce.Do(func() { close(h.syncedCh) })
 	h.log.Info("kubernetes metadata caches synced")
 	h.update()
 }
