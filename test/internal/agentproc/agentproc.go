@@ -80,6 +80,13 @@ func Start(tb testing.TB, bin, cfg, logPath string, env ...string) *Proc {
 		log.Close()
 		close(p.done)
 	}()
+	// A failing test must not leave an agent running.
+	tb.Cleanup(func() {
+		if exited, _ := p.Exited(); !exited {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
 	return p
 }
 
