@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 
 	"github.com/spf13/cobra"
 
@@ -11,7 +12,7 @@ import (
 )
 
 func newRunCmd() *cobra.Command {
-	var path string
+	var path, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Tail Tetragon's export and ship it to LogScale",
@@ -20,6 +21,13 @@ func newRunCmd() *cobra.Command {
 			"sinks.logscale.token_file or " + config.TokenEnv + ", never from the command line.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			cfg, warnings, err := config.Load(configPath(path), cmd.Flags())
 			if err != nil {
 				return err
@@ -43,8 +51,22 @@ func newRunCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "YAML configuration file (env SIEMSHIP_CONFIG)")
+	cmd.Flags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile to this file until the agent stops (for performance work)")
+	cmd.Flags().MarkHidden("cpuprofile") //nolint:errcheck // the flag exists
 	config.AddFlags(cmd.Flags())
 	return cmd
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("create CPU profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("start CPU profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // configPath falls back to SIEMSHIP_CONFIG so a container needs no arguments.

@@ -119,7 +119,7 @@ var defaults = map[string]any{
 	"status_interval": "30s",
 	"shutdown_grace":  "20s",
 	"buffer_bytes":    "16MiB",
-	"memory_limit":    "48MiB",
+	"memory_limit":    "40MiB",
 
 	"sources.tetragon.path":                "/var/run/cilium/tetragon/tetragon.log",
 	"sources.tetragon.max_line_bytes":      "1MiB",

@@ -62,7 +62,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 
 	b.ResetTimer()
 	start := time.Now()
-	p := agentproc.Start(b, bin, cfg, filepath.Join(dir, "agent.log"), "SIEMSHIP_LOGSCALE_TOKEN="+token, "GOMAXPROCS=2")
+	p := agentproc.Start(b, bin, cfg, filepath.Join(dir, "agent.log"), "SIEMSHIP_LOGSCALE_TOKEN="+token, "GOMAXPROCS=2", "SIEMSHIP_MEMORY_LIMIT="+os.Getenv("BENCH_MEMORY_LIMIT"))
 	for received.Load() < events {
 		if exited, err := p.Exited(); exited {
 			b.Fatalf("agent exited: %v", err)

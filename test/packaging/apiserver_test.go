@@ -65,8 +65,6 @@ func TestChartAcceptedByTheAPIServer(t *testing.T) {
 // cluster-wide ClusterRole).
 func TestInstallWithHelmThenWithKubectl(t *testing.T) {
 	conf, _ := cluster(t)
-	kubeMutex.Lock()
-	defer kubeMutex.Unlock()
 
 	t.Run("helm install", func(t *testing.T) {
 		out := run(t, helmBin(t), "install", "siemship", chartDir, "--namespace", "kube-system", "--kubeconfig", conf)

@@ -123,12 +123,11 @@ func tryRun(name string, args ...string) (string, string, error) {
 
 // The API server is started on first use and shared by the package's tests.
 var (
-	kenv      *kube.Env
-	kenvOnce  sync.Once
-	kenvErr   error
-	kubeconf  string
-	kubectlP  string
-	kubeMutex sync.Mutex // tests that change cluster-scoped objects take turns
+	kenv     *kube.Env
+	kenvOnce sync.Once
+	kenvErr  error
+	kubeconf string
+	kubectlP string
 )
 
 // cluster starts etcd and kube-apiserver (once) and returns a kubeconfig

@@ -68,7 +68,11 @@ func Start(tb testing.TB, bin, cfg, logPath string, env ...string) *Proc {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "--config", cfg)
+	args := []string{"run", "--config", cfg}
+	if prof := os.Getenv("SIEMSHIP_TEST_CPUPROFILE"); prof != "" {
+		args = append(args, "--cpuprofile", prof)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
