@@ -66,6 +66,7 @@ shutdown_grace: 30s
 status_interval: 5s
 log:
   format: text
+  level: debug
 sources:
   tetragon:
     path: %s
@@ -134,6 +135,7 @@ sinks:
 			prev, progressed = len(missing), time.Now()
 		}
 		if time.Now().After(deadline) || time.Since(progressed) > 30*time.Second {
+			w.explain(t, rec, missing)
 			t.Fatalf("%d lines neither delivered nor reported lost, first %v (agent log %s)", len(missing), head(missing), logPath)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -228,6 +230,9 @@ func (w *writer) fileOf(fpLen int, sum string) int {
 func (w *writer) lostLines(t *testing.T, reports []tetragon.Loss) map[int]bool {
 	lost := map[int]bool{}
 	for _, r := range reports {
+		if r.From.File.Len == 0 || (r.ResumedAt != nil && r.ResumedAt.Len == 0) {
+			t.Fatalf("loss report names a file by an empty fingerprint, which matches any file: %+v", r)
+		}
 		from := w.fileOf(r.From.File.Len, r.From.File.Sum)
 		if from < 0 {
 			t.Fatalf("loss report names a file the writer never wrote: %+v", r.From.File)
@@ -254,6 +259,40 @@ func (w *writer) lostLines(t *testing.T, reports []tetragon.Loss) map[int]bool {
 		w.mu.Unlock()
 	}
 	return lost
+}
+
+// explain logs, for a failure, the loss reports as file indexes and where
+// the missing lines sit, with the sessions that delivered their neighbours.
+func (w *writer) explain(t *testing.T, rec *recorder, missing []int) {
+	for _, r := range rec.lossReports() {
+		from, to, toLen := w.fileOf(r.From.File.Len, r.From.File.Sum), -1, 0
+		if r.ResumedAt != nil {
+			to, toLen = w.fileOf(r.ResumedAt.Len, r.ResumedAt.Sum), r.ResumedAt.Len
+		}
+		t.Logf("loss report: from file %d (fp %d bytes) offset %d, resumed at file %d (fp %d bytes), files %v",
+			from, r.From.File.Len, r.From.Offset, to, toLen, r.Files)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	seen := map[int]bool{}
+	for _, seq := range missing {
+		for i, f := range w.files {
+			if seq >= f.first && seq < f.first+f.count && !seen[i] {
+				seen[i] = true
+				var before, after []int64
+				if f.first > 0 {
+					before = rec.by[f.first-1]
+				}
+				if end := f.first + f.count; end < len(rec.by) {
+					after = rec.by[end]
+				}
+				t.Logf("missing lines in file %d (lines %d-%d): line before delivered by sessions %v, line after by %v",
+					i, f.first, f.first+f.count-1, before, after)
+			}
+		}
+	}
 }
 
 // recorder keeps, per line, the agent sessions that delivered it.

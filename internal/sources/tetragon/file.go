@@ -41,6 +41,13 @@ func (s fileSet) open(e entry, off int64, want *Position) (*openFile, error) {
 	}
 	if !e.gz {
 		of.ref.fileID = idOf(fi)
+		// The path may name another file than the scan saw: tetragon.log
+		// is renamed and recreated at any moment. Reading the new one
+		// would skip the file that was just rotated.
+		if e.id != (fileID{}) && of.ref.fileID != e.id {
+			f.Close()
+			return nil, errReplaced
+		}
 	}
 	if err := of.seek(off, want); err != nil {
 		of.Close()
@@ -52,6 +59,7 @@ func (s fileSet) open(e entry, off int64, want *Position) (*openFile, error) {
 var (
 	errStranger  = errors.New("file content differs from the checkpoint")
 	errTruncated = errors.New("file is shorter than the checkpoint offset")
+	errReplaced  = errors.New("file was replaced between listing and opening")
 )
 
 func (of *openFile) seek(off int64, want *Position) error {

@@ -139,7 +139,7 @@ func (h *harness) waitLines(n int) []string {
 		time.Sleep(10 * time.Millisecond)
 	}
 	got := h.lines()
-	h.t.Fatalf("got %d events, want %d; last: %q", len(got), n, tailOf(got))
+	h.t.Fatalf("got %d events, want %d; last: %.120q", len(got), n, tailOf(got))
 	return nil
 }
 

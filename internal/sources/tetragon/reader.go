@@ -146,10 +146,17 @@ func splitLines(data []byte, m *metrics) []event.Event {
 	return events
 }
 
-// send tracks the position after consumed and hands the batch out.
+// send tracks the position after consumed and hands the batch out. A loss
+// waiting for this file's first data goes first.
 func (s *Source) send(ctx context.Context, out chan<- *event.Batch, events []event.Event, consumed []byte, release func()) error {
 	s.noteTail(consumed)
 	pos := s.position()
+	if s.pendingLoss != nil && pos.File.Len > 0 {
+		l := s.pendingLoss
+		s.pendingLoss = nil
+		l.ResumedAt = &pos.File
+		events = append([]event.Event{s.lossEvent(l)}, events...)
+	}
 	ack := s.tracker.Track(pos)
 	var b *event.Batch
 	b = event.NewBatch(Name, events, func() {

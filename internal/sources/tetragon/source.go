@@ -58,14 +58,15 @@ type Source struct {
 	tracker ack.Tracker[Position]
 
 	// Reader-goroutine state.
-	cur      *openFile
-	buf      []byte // working buffer: lines not yet emitted, then a partial line
-	bufStart int64  // file offset of buf[0]
-	lineEnd  int    // buf[:lineEnd] holds complete lines
-	scanned  int    // buf[:scanned] has been searched for newlines
-	long     *longLine
-	tail     []byte // last tailSize bytes before the last emitted position
-	lastErr  string
+	cur         *openFile
+	buf         []byte // working buffer: lines not yet emitted, then a partial line
+	bufStart    int64  // file offset of buf[0]
+	lineEnd     int    // buf[:lineEnd] holds complete lines
+	scanned     int    // buf[:scanned] has been searched for newlines
+	long        *longLine
+	tail        []byte // last tailSize bytes before the last emitted position
+	pendingLoss *Loss  // a loss to report with the first data of the (empty) current file
+	lastErr     string
 
 	status        atomic.Pointer[string] // readiness detail; "" when reading
 	lastAckedTime atomic.Int64

@@ -56,6 +56,9 @@ func (s *Source) startFresh(ctx context.Context, list []entry) error {
 		}
 	}
 	of, err := s.set.open(e, off, nil)
+	if errors.Is(err, errReplaced) {
+		return nil // rotated meanwhile: list the directory again
+	}
 	if err != nil {
 		s.m.readErrors.Inc()
 		s.reportErr("cannot open export file", err)
@@ -87,6 +90,8 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 			s.log.Warn("file is shorter than the checkpoint offset (truncated), reading it from the start",
 				"file", list[i].name, "offset", pos.Offset)
 			return s.openAndMark(ctx, out, list, list[i], nil)
+		case errors.Is(err, errReplaced):
+			return nil // rotated meanwhile: list the directory again
 		case errors.Is(err, errStranger):
 			s.m.mismatches.Inc()
 			s.log.Warn("a file has the checkpoint's identity but other content, not seeking into it",
@@ -215,7 +220,8 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 		loss = &Loss{From: s.position(), Files: names, BytesAtLeast: bytes,
 			Reason: "backups were rotated out before they were read"}
 	}
-	s.m.rotations.Inc()
+	s.log.Debug("finished a file, moving to the next", "finished", s.cur.ref.Name, "finished_key", curKey,
+		"offset", s.bufStart, "next", nx.name, "files", len(list))
 	return s.openAndMark(ctx, out, list, *nx, loss)
 }
 
@@ -223,8 +229,16 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 // checkpoint there once everything before is delivered, carrying the loss
 // report if there is one. Until that batch is committed, a restart resumes
 // in the previous file, so no switch is ever lost.
+//
+// An empty file gets no checkpoint: it has no content to be recognised by
+// after a restart, when its inode may belong to a newer file, and resuming
+// there would silently skip every file in between. The checkpoint stays in
+// the previous file, and a loss report waits for the file's first data.
 func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, list []entry, e entry, loss *Loss) error {
 	of, err := s.set.open(e, 0, nil)
+	if errors.Is(err, errReplaced) {
+		return nil // rotated meanwhile: the next step lists the directory again
+	}
 	if err != nil {
 		s.m.readErrors.Inc()
 		s.reportErr("cannot open export file", err)
@@ -232,14 +246,28 @@ func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, list 
 	}
 	if s.cur != nil {
 		s.cur.Close()
+		s.m.rotations.Inc()
 	}
 	s.adopt(of, e.key, nil, list)
-	var events []event.Event
-	if loss != nil {
-		loss.ResumedAt = &of.ref
-		events = []event.Event{s.lossEvent(loss)}
+	s.pendingLoss = mergeLoss(s.pendingLoss, loss) // send reports it
+	if of.ref.Len == 0 {
+		return nil
 	}
-	return s.send(ctx, out, events, nil, nil)
+	return s.send(ctx, out, nil, nil, nil)
+}
+
+// mergeLoss joins a loss still waiting to be reported with a newer one
+// that follows it: together they are one gap.
+func mergeLoss(older, newer *Loss) *Loss {
+	switch {
+	case older == nil:
+		return newer
+	case newer == nil:
+		return older
+	}
+	older.Files = append(older.Files, newer.Files...)
+	older.BytesAtLeast += newer.BytesAtLeast
+	return older
 }
 
 func (s *Source) adopt(of *openFile, key string, tail []byte, list []entry) {

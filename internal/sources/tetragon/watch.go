@@ -157,7 +157,9 @@ func (w *watcher) observe() []entry {
 }
 
 // reading tells the watcher which file the reader is on now, with the scan
-// that found it; backups older than it are no longer of interest.
+// that found it; backups older than it are no longer of interest. Every
+// backup is older than the live file: those on disk form the baseline,
+// and those gone were reported (or not newer) already.
 func (w *watcher) reading(key string, id fileID, list []entry) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -169,9 +171,11 @@ func (w *watcher) reading(key string, id fileID, list []entry) {
 				w.baseline[e.key] = true
 			}
 		}
+		clear(w.known)
+		return
 	}
 	for k := range w.known {
-		if !w.newer(k) {
+		if k <= key {
 			delete(w.known, k)
 		}
 	}
