@@ -22,7 +22,7 @@ demo: build
 test: lint unit fuzz
 
 lint:
-	@out=$$(gofmt -l cmd internal); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal test logscale); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
 # etcd (Debian) and kube-apiserver/kubectl (built from k8s.io/kubernetes in
