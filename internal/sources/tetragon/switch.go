@@ -285,6 +285,9 @@ func (s *Source) adopt(of *openFile, key string, tail []byte, list []entry) {
 // locate finds ref in list: a plain file by inode (and content, unless we hold
 // it open, which rules out inode reuse), else a compressed backup by content.
 func (s *Source) locate(list []entry, ref fileRef, holding bool) int {
+	if !holding && ref.Len == 0 {
+		return -1 // no content to check an inode against (such positions are not checkpointed)
+	}
 	for i, e := range list {
 		if !e.gz && e.id == ref.fileID && (holding || s.headMatches(e, ref.fingerprint)) {
 			return i
