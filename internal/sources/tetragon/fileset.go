@@ -50,15 +50,35 @@ const liveKey = "~live"
 // scan lists the set's files in reading order: backups oldest first, the live
 // file last. When a backup exists both plain and gzipped (compression in
 // progress), the plain one wins: it still has its inode identity.
+//
+// The listing is a consistent snapshot: the live file is stat'ed before the
+// directory is read, so every file older than it is in the list. Were it
+// stat'ed after, a rotation in between would pair an old listing with the
+// new live file, and the file just rotated would be skipped.
 func (s fileSet) scan() ([]entry, error) {
+	for attempt := 0; ; attempt++ {
+		list, rotated, err := s.scanOnce()
+		if err != nil || !rotated || attempt == 10 {
+			return list, err
+		}
+	}
+}
+
+// scanOnce lists the directory; rotated reports that the live file was
+// renamed while listing, so the snapshot must be taken again.
+func (s fileSet) scanOnce() (list []entry, rotated bool, err error) {
+	live, liveErr := os.Stat(filepath.Join(s.dir, s.live))
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", s.dir, err)
+		return nil, false, fmt.Errorf("list %s: %w", s.dir, err)
 	}
 	byKey := make(map[string]entry)
+	if liveErr == nil && live.Mode().IsRegular() {
+		byKey[liveKey] = entry{name: s.live, key: liveKey, live: true, id: idOf(live), size: live.Size()}
+	}
 	for _, de := range des {
 		e, ok := s.classify(de.Name())
-		if !ok {
+		if !ok || e.live {
 			continue
 		}
 		fi, err := os.Stat(e.path(s.dir))
@@ -66,23 +86,26 @@ func (s fileSet) scan() ([]entry, error) {
 			continue // deleted between ReadDir and Stat
 		}
 		if err != nil {
-			return nil, fmt.Errorf("stat %s: %w", e.path(s.dir), err)
+			return nil, false, fmt.Errorf("stat %s: %w", e.path(s.dir), err)
 		}
 		if !fi.Mode().IsRegular() {
 			continue
 		}
 		e.id, e.size = idOf(fi), fi.Size()
+		if l, ok := byKey[liveKey]; ok && !e.gz && e.id == l.id {
+			return nil, true, nil
+		}
 		if prev, dup := byKey[e.key]; dup && !prev.gz {
 			continue
 		}
 		byKey[e.key] = e
 	}
-	out := make([]entry, 0, len(byKey))
+	list = make([]entry, 0, len(byKey))
 	for _, e := range byKey {
-		out = append(out, e)
+		list = append(list, e)
 	}
-	slices.SortFunc(out, func(a, b entry) int { return strings.Compare(a.key, b.key) })
-	return out, nil
+	slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.key, b.key) })
+	return list, false, nil
 }
 
 func (s fileSet) classify(name string) (entry, bool) {

@@ -70,7 +70,7 @@ func (h *harness) start() {
 	h.reg = prometheus.NewRegistry()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if testing.Verbose() {
-		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	h.src = New(cfg, store, semaphore.NewWeighted(16<<20), h.reg, log)
 	ctx, cancel := context.WithCancel(context.Background())
