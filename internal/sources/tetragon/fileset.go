@@ -52,9 +52,11 @@ const liveKey = "~live"
 // progress), the plain one wins: it still has its inode identity.
 //
 // The listing is a consistent snapshot: the live file is stat'ed before the
-// directory is read, so every file older than it is in the list. Were it
+// directory is read, so every file older than it is in the list (were it
 // stat'ed after, a rotation in between would pair an old listing with the
-// new live file, and the file just rotated would be skipped.
+// new live file, and the file just rotated would be skipped). And the
+// directory is read until two readings agree: readdir is not atomic, and a
+// name added while it runs can be missed while a later one is returned.
 func (s fileSet) scan() ([]entry, error) {
 	for attempt := 0; ; attempt++ {
 		list, rotated, err := s.scanOnce()
@@ -64,13 +66,20 @@ func (s fileSet) scan() ([]entry, error) {
 	}
 }
 
-// scanOnce lists the directory; rotated reports that the live file was
-// renamed while listing, so the snapshot must be taken again.
+// scanOnce lists the directory; rotated reports that files were renamed
+// while listing, so the snapshot must be taken again.
 func (s fileSet) scanOnce() (list []entry, rotated bool, err error) {
 	live, liveErr := os.Stat(filepath.Join(s.dir, s.live))
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, false, fmt.Errorf("list %s: %w", s.dir, err)
+	}
+	again, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, false, fmt.Errorf("list %s: %w", s.dir, err)
+	}
+	if !sameNames(des, again) {
+		return nil, true, nil
 	}
 	byKey := make(map[string]entry)
 	if liveErr == nil && live.Mode().IsRegular() {
@@ -106,6 +115,10 @@ func (s fileSet) scanOnce() (list []entry, rotated bool, err error) {
 	}
 	slices.SortFunc(list, func(a, b entry) int { return strings.Compare(a.key, b.key) })
 	return list, false, nil
+}
+
+func sameNames(a, b []os.DirEntry) bool {
+	return slices.EqualFunc(a, b, func(x, y os.DirEntry) bool { return x.Name() == y.Name() })
 }
 
 func (s fileSet) classify(name string) (entry, bool) {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/testkit"
 )
 
 // harness runs a Source over a temporary export directory and acknowledges
@@ -42,7 +43,7 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testkit.KeptDir(t)
 	return &harness{
 		t:     t,
 		dir:   dir,
@@ -139,7 +140,7 @@ func (h *harness) waitLines(n int) []string {
 		time.Sleep(10 * time.Millisecond)
 	}
 	got := h.lines()
-	h.t.Fatalf("got %d events, want %d; last: %.120q", len(got), n, tailOf(got))
+	h.t.Fatalf("got %d events, want %d; missing %v; last: %.120q", len(got), n, missingSeqs(got, n), tailOf(got))
 	return nil
 }
 
@@ -234,4 +235,19 @@ func assertLines(t *testing.T, got, want []string) {
 			t.Fatalf("line %d: got %.60q…, want %.60q…", i, got[i], want[i])
 		}
 	}
+}
+
+// missingSeqs lists the first numbered lines absent from got.
+func missingSeqs(got []string, n int) []int {
+	have := map[string]bool{}
+	for _, l := range got {
+		have[l] = true
+	}
+	var out []int
+	for i := 0; i < n && len(out) < 20; i++ {
+		if !have[line(i)] {
+			out = append(out, i)
+		}
+	}
+	return out
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/siemship/siemship/internal/event"
 )
@@ -351,4 +352,32 @@ func TestStartAtEndSkipsExistingData(t *testing.T) {
 	got := h.waitLines(3)
 	h.stop()
 	assertLines(t, got, lines(10, 13))
+}
+
+// A writer rotating as fast as it can while the reader follows: with
+// nothing deleted, every line must arrive exactly once and in order. This
+// is what catches races between listing the directory and opening files.
+func TestFollowsAFastRotatingWriterWithoutLoss(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.PollInterval = 5 * time.Millisecond
+	h.start()
+	lj := &lumberjack.Logger{Filename: h.path, MaxSize: 1 << 20, MaxBackups: 0}
+	defer lj.Close()
+	const total = 4000
+	for i := range total {
+		if i%7 == 0 && i > 0 {
+			// Backup names have millisecond resolution: two rotations in
+			// one millisecond would overwrite a backup (lumberjack's limit).
+			time.Sleep(2 * time.Millisecond)
+			if err := lj.Rotate(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := lj.Write([]byte(line(i) + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := h.waitLines(total)
+	h.stop()
+	assertLines(t, got, lines(0, total))
 }
