@@ -303,7 +303,9 @@ func TestChanges(t *testing.T) {
 func TestEarlyEvent(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config()
-	cfg.WaitForPod = 3 * time.Second
+	// Generous: under a loaded CI machine, creating the pod and seeing it
+	// through the informer can take seconds. The bound is still asserted.
+	cfg.WaitForPod = 8 * time.Second
 	e, reg := startEnricher(t, cfg, agentConfig(t))
 	waitReady(t, e)
 
