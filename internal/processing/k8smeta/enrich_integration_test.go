@@ -338,7 +338,7 @@ func TestEarlyEvent(t *testing.T) {
 	start = time.Now()
 	e.Enrich(b)
 	took = time.Since(start)
-	if took < cfg.WaitForPod || took > cfg.WaitForPod+time.Second {
+	if took < cfg.WaitForPod || took > cfg.WaitForPod+3*time.Second {
 		t.Errorf("batch with missing pods took %v, want about %v", took, cfg.WaitForPod)
 	}
 	for i, orig := range [][]byte{never1, never2} {
@@ -347,7 +347,7 @@ func TestEarlyEvent(t *testing.T) {
 	// The same missing pod again: no second wait.
 	start = time.Now()
 	checkFields(t, enrichOne(t, e, never1), map[string]any{"miss": "not_found"})
-	if took := time.Since(start); took > 100*time.Millisecond {
+	if took := time.Since(start); took > 2*time.Second { // far below WaitForPod: no second wait
 		t.Errorf("second event of a missing pod waited %v", took)
 	}
 }
