@@ -76,6 +76,17 @@ func (s *Source) takeBuffer(ctx context.Context, size int) error {
 	return nil
 }
 
+// takeBufferWith makes a fresh working buffer starting with rest, large
+// enough to hold it: an append that outgrew the buffer would hold memory the
+// budget never granted.
+func (s *Source) takeBufferWith(ctx context.Context, rest []byte) error {
+	if err := s.takeBuffer(ctx, max(s.cfg.ReadBufferBytes, len(rest))); err != nil {
+		return err
+	}
+	s.buf = append(s.buf, rest...)
+	return nil
+}
+
 // releaseBuffer returns a buffer that no batch references.
 func (s *Source) releaseBuffer(b []byte) {
 	s.budget.Release(int64(cap(b)))
@@ -102,11 +113,10 @@ func (s *Source) emit(ctx context.Context, out chan<- *event.Batch, final bool) 
 	var cost int64
 	if end*2 >= cap(old) {
 		data, cost = old[:end], int64(cap(old))
-		if err := s.takeBuffer(ctx, s.cfg.ReadBufferBytes); err != nil {
+		if err := s.takeBufferWith(ctx, old[end:]); err != nil {
 			s.buf = old
 			return err
 		}
-		s.buf = append(s.buf, old[end:]...)
 	} else {
 		if err := s.budget.Acquire(ctx, int64(end)); err != nil {
 			return err
@@ -124,11 +134,13 @@ func (s *Source) emit(ctx context.Context, out chan<- *event.Batch, final bool) 
 	}
 	s.bufStart += int64(end)
 	s.lineEnd, s.scanned = 0, len(s.buf)
-	return s.send(ctx, out, splitLines(data, s.m), data, release)
+	return s.send(ctx, out, s.splitLines(data), data, release)
 }
 
 // splitLines slices data into one event per line; empty lines are skipped.
-func splitLines(data []byte, m *metrics) []event.Event {
+// A line over the cap that fit in a buffer anyway (a large read buffer, or
+// the rest of a read after a long line) is cut here, like one that did not.
+func (s *Source) splitLines(data []byte) []event.Event {
 	events := make([]event.Event, 0, bytes.Count(data, []byte{'\n'})+1)
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')
@@ -138,11 +150,15 @@ func splitLines(data []byte, m *metrics) []event.Event {
 		} else {
 			data = nil
 		}
-		if len(line) > 0 {
+		switch {
+		case len(line) > s.cfg.MaxLineBytes:
+			s.m.longLines.Inc()
+			events = append(events, event.Event{Raw: line[:s.cfg.MaxLineBytes], Size: len(line), Flags: event.Truncated})
+		case len(line) > 0:
 			events = append(events, event.Event{Raw: line, Size: len(line)})
 		}
 	}
-	m.linesRead.Add(float64(len(events)))
+	s.m.linesRead.Add(float64(len(events)))
 	return events
 }
 
@@ -257,11 +273,9 @@ func (s *Source) skipLong(ctx context.Context, out chan<- *event.Batch) (bool, e
 	if err := s.emitLong(ctx, out, 1); err != nil {
 		return true, err
 	}
-	if err := s.takeBuffer(ctx, s.cfg.ReadBufferBytes); err != nil {
+	if err := s.takeBufferWith(ctx, chunk[i+1:]); err != nil {
 		return true, err
 	}
-	s.buf = append(s.buf, chunk[i+1:]...)
-	s.scanned = 0
 	if j := bytes.LastIndexByte(s.buf, '\n'); j >= 0 {
 		s.lineEnd = j + 1
 	}
