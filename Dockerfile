@@ -13,6 +13,8 @@ ARG GO_VERSION=1.26
 # is fast (no emulation) because the binary needs no cgo.
 FROM --platform=$BUILDPLATFORM golang:${GO_VERSION}-bookworm AS build
 WORKDIR /src
+# Build caches live outside any home directory, mounted per build.
+ENV GOCACHE=/cache/go-build
 COPY go.mod go.sum ./
 RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
@@ -23,7 +25,7 @@ ARG VERSION=dev
 # (CGO_ENABLED=0, linux, -trimpath, stripped, version stamped); the tests run
 # it too and check that its output is static.
 RUN --mount=type=cache,target=/go/pkg/mod \
-    --mount=type=cache,target=/root/.cache/go-build \
+    --mount=type=cache,target=/cache/go-build \
     bash hack/build-static.sh /out/siemship "${TARGETARCH}" "${VERSION}"
 
 FROM gcr.io/distroless/static-debian12:latest
