@@ -63,7 +63,7 @@ func New(cfg *config.Config, token string, log *slog.Logger) (*Agent, error) {
 			return nil, fmt.Errorf("kubernetes metadata: %w", err)
 		}
 	}
-	a.sink, err = logscale.New(sinkConfig(cfg, token), "logscale", reg, log.With("sink", "logscale"))
+	a.sink, err = logscale.New(SinkConfig(cfg, token), "logscale", reg, log.With("sink", "logscale"))
 	if err != nil {
 		return nil, fmt.Errorf("logscale sink: %w", err)
 	}
@@ -202,7 +202,9 @@ func sourceConfig(t config.Tetragon) tetragon.Config {
 	}
 }
 
-func sinkConfig(cfg *config.Config, token string) logscale.Config {
+// SinkConfig maps the configuration to the LogScale sink's; `siemship check`
+// verifies with exactly what the agent will use.
+func SinkConfig(cfg *config.Config, token string) logscale.Config {
 	l := cfg.Sinks.LogScale
 	dlq := l.DeadLetterFile
 	if dlq == "" {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/siemship/siemship/internal/agent"
 	"github.com/siemship/siemship/internal/config"
 	"github.com/siemship/siemship/internal/sinks/logscale"
 )
@@ -51,9 +52,7 @@ func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command) er
 		fmt.Fprintln(w, "ingest token: PROBLEM:", err)
 		return errors.New("no ingest token")
 	}
-	scfg := logscale.DefaultConfig()
-	agentCfg := sinkCheckConfig(cfg, token, scfg)
-	err = logscale.Verify(ctx, agentCfg)
+	err = logscale.Verify(ctx, agent.SinkConfig(cfg, token))
 	var ve *logscale.VerifyError
 	switch {
 	case err == nil:
@@ -71,14 +70,6 @@ func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command) er
 		return fmt.Errorf("%d problem(s) found", problems)
 	}
 	return nil
-}
-
-func sinkCheckConfig(cfg *config.Config, token string, c logscale.Config) logscale.Config {
-	l := cfg.Sinks.LogScale
-	c.URL, c.Format, c.Token = l.URL, l.Format, logscale.Secret(token)
-	c.CAFile, c.TLSServerName, c.Timeout = l.CAFile, l.TLSServerName, l.Timeout
-	c.Compression, c.CompressionLevel = l.Compression, l.CompressionLevel
-	return c
 }
 
 // checkTetragonFile says whether the export file (or its directory) is there.

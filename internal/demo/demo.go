@@ -68,8 +68,14 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 		return err
 	}
 	recvCtx, stopRecv := context.WithCancel(context.Background())
-	defer stopRecv()
-	go recv.Serve(recvCtx, ln) //nolint:errcheck // stops with recvCtx
+	recvDone := make(chan error, 1)
+	go func() { recvDone <- recv.Serve(recvCtx, ln) }()
+	defer func() {
+		stopRecv()
+		if err := <-recvDone; err != nil {
+			fmt.Fprintln(w, "receiver:", err)
+		}
+	}()
 
 	cfg, err := agentConfig(dir, exportDir, "http://"+ln.Addr().String())
 	if err != nil {

@@ -7,7 +7,6 @@ package tetragon
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -259,5 +258,3 @@ func (s *Source) Stats() Stats {
 		RotationsBeforeLoss: left,
 	}
 }
-
-func (s *Source) String() string { return fmt.Sprintf("tetragon source %s", s.cfg.Path) }

@@ -216,8 +216,8 @@ func (w *watcher) currentKey() string {
 	return w.curKey
 }
 
-// behind returns the files after the current one in the last scan, and the
-// index the current file has among backups (for the rotations-left gauge).
+// lastScan returns the last directory scan and the current file's sort key,
+// from which the lag gauges are derived.
 func (w *watcher) lastScan() (list []entry, curKey string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
