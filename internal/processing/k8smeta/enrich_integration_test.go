@@ -303,9 +303,10 @@ func TestChanges(t *testing.T) {
 func TestEarlyEvent(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config()
-	// Generous: under a loaded CI machine, creating the pod and seeing it
-	// through the informer can take seconds. The bound is still asserted.
-	cfg.WaitForPod = 8 * time.Second
+	// The early event's wait must end when the pod appears, whenever that
+	// is: on a loaded CI machine creating it took over 8 s once. The bound
+	// itself is checked below with a short WaitForPod.
+	cfg.WaitForPod = time.Minute
 	e, reg := startEnricher(t, cfg, agentConfig(t))
 	waitReady(t, e)
 
@@ -324,13 +325,16 @@ func TestEarlyEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkFields(t, k, map[string]any{"match": "name", "workload": map[string]any{"kind": "Deployment", "name": "late"}})
-	if took < 250*time.Millisecond || took > cfg.WaitForPod {
+	if took < 250*time.Millisecond || took >= cfg.WaitForPod {
 		t.Errorf("early event took %v; want the time until the pod appeared, below %v", took, cfg.WaitForPod)
 	}
 	if v := metricValue(t, reg, "siemship_k8s_waits_total"); v != 1 {
 		t.Errorf("waits = %v, want 1", v)
 	}
 
+	cfg.WaitForPod = 2 * time.Second
+	e, _ = startEnricher(t, cfg, agentConfig(t))
+	waitReady(t, e)
 	// Two events of pods that never come, in one batch: one wait in total.
 	never1 := tetragonLine("process_exec", proc{ns: w.ns, name: "never-1", containerID: randomHex(32)}, proc{}, time.Now())
 	never2 := tetragonLine("process_exec", proc{ns: w.ns, name: "never-2", containerID: randomHex(32)}, proc{}, time.Now())
