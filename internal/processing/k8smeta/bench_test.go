@@ -104,7 +104,7 @@ func setupBench(tb testing.TB) (*benchSetup, error) {
 		for r := range 5 {
 			pod := benchPodObject(ns, fmt.Sprintf("%s-%d", app, r), benchNode, app, &rs, rng)
 			pod.Spec.PriorityClassName = priorityClass
-			p, id, err := createRunningPod(pod, fmt.Sprintf("10.244.%d.%d", rng.IntN(250), rng.IntN(250)))
+			p, id, err := createRunningPod(pod, fmt.Sprintf("10.244.%d.%d", rng.IntN(250), rng.IntN(250)), "")
 			if err != nil {
 				return nil, err
 			}

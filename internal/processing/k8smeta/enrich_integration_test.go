@@ -311,14 +311,18 @@ func TestEarlyEvent(t *testing.T) {
 	waitReady(t, e)
 
 	rs := createDeploymentRS(t, w.ns, "late", "7b9c")
+	// The event names the container the pod's status will list: whether
+	// the cache first sees the pod before or after its status update, the
+	// name matches.
+	late := podSpec{ns: w.ns, name: "late-7b9c-q8w2e", node: w.node, owner: &rs, containerID: randomHex(32)}
 	created := make(chan error, 1)
 	go func() {
 		time.Sleep(300 * time.Millisecond)
-		_, _, err := tryCreatePod(podSpec{ns: w.ns, name: "late-7b9c-q8w2e", node: w.node, owner: &rs})
+		_, _, err := tryCreatePod(late)
 		created <- err
 	}()
 	start := time.Now()
-	line := tetragonLine("process_exec", proc{ns: w.ns, name: "late-7b9c-q8w2e", containerID: randomHex(32)}, proc{}, time.Now())
+	line := tetragonLine("process_exec", proc{ns: late.ns, name: late.name, containerID: late.containerID}, proc{}, time.Now())
 	k := enrichOne(t, e, line)
 	took := time.Since(start)
 	if err := <-created; err != nil {

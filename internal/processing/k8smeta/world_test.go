@@ -134,6 +134,7 @@ type podSpec struct {
 	hostNetwork    bool
 	priority       bool
 	ip             string
+	containerID    string // of the first container; random when empty
 }
 
 // createPod creates the pod, bound to its node, then sets its status as a
@@ -171,11 +172,12 @@ func tryCreatePod(s podSpec) (*corev1.Pod, string, error) {
 	if s.priority {
 		p.Spec.PriorityClassName = priorityClass
 	}
-	return createRunningPod(p, s.ip)
+	return createRunningPod(p, s.ip, s.containerID)
 }
 
-// createRunningPod creates p and sets its status as a kubelet would.
-func createRunningPod(p *corev1.Pod, ip string) (*corev1.Pod, string, error) {
+// createRunningPod creates p and sets its status as a kubelet would, with
+// firstID (random when empty) as the id of the first container.
+func createRunningPod(p *corev1.Pod, ip, firstID string) (*corev1.Pod, string, error) {
 	ctx := context.Background()
 	ns, name := p.Namespace, p.Name
 	p, err := kenv.Client.CoreV1().Pods(ns).Create(ctx, p, metav1.CreateOptions{})
@@ -194,6 +196,9 @@ func createRunningPod(p *corev1.Pod, ip string) (*corev1.Pod, string, error) {
 	for i, c := range p.Spec.Containers {
 		cid := randomHex(32)
 		if i == 0 {
+			if firstID != "" {
+				cid = firstID
+			}
 			id = cid
 		}
 		p.Status.ContainerStatuses = append(p.Status.ContainerStatuses, corev1.ContainerStatus{
