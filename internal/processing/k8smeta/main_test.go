@@ -2,6 +2,7 @@ package k8smeta
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -137,7 +138,29 @@ func runEnricher(t testing.TB, cfg Config, restCfg *rest.Config, log *slog.Logge
 // waitReady waits until the enricher reports ready.
 func waitReady(t testing.TB, e *Enricher) {
 	t.Helper()
-	eventually(t, 60*time.Second, "enricher ready", func() (bool, string) { return e.Ready() })
+	eventually(t, 60*time.Second, "enricher ready", func() (bool, string) {
+		if ok, msg := e.Ready(); !ok {
+			return false, msg
+		}
+		// Owner lookups run after the sync; on a loaded machine they can
+		// take longer than a test's WaitForPod.
+		if n := ownersPending(e); n > 0 {
+			return false, fmt.Sprintf("owners of %d pods not looked up yet", n)
+		}
+		return true, ""
+	})
+}
+
+func ownersPending(e *Enricher) int {
+	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
+	n := 0
+	for _, p := range e.store.byUID {
+		if !p.ownersDone {
+			n++
+		}
+	}
+	return n
 }
 
 // eventually polls cond until it holds or the timeout passes.

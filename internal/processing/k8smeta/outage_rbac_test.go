@@ -80,10 +80,11 @@ func TestOutage(t *testing.T) {
 	for name, e := range map[string]*Enricher{"running": running, "started during outage": late} {
 		// client-go's reflector retries with backoff (up to 30 s plus jitter).
 		eventually(t, 90*time.Second, name+" agent recovered", func() (bool, string) { return e.Ready() })
-		// Synced again does not mean the watch already delivered the new pod.
-		eventually(t, 30*time.Second, name+" agent sees the pod created after the outage", func() (bool, string) {
+		// Synced again does not mean the watch already delivered the new pod,
+		// nor that its owner lookup (retried with backoff) is done.
+		eventually(t, 60*time.Second, name+" agent sees the pod created after the outage", func() (bool, string) {
 			k := enrichOne(t, e, afterLine)
-			return get(k, "match") == "uid", jsonString(k)
+			return get(k, "match") == "uid" && get(k, "workload") != nil, jsonString(k)
 		})
 		checkFields(t, enrichOne(t, e, afterLine), map[string]any{
 			"match": "uid", "workload": map[string]any{"kind": "Deployment", "name": "after"},
