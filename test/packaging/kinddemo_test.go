@@ -222,7 +222,7 @@ func TestKindDemoReceiverAndAgent(t *testing.T) {
 	}
 	recv := start(t, bin, []string{"SIEMSHIP_RECEIVER_TOKENS=demo-token=tetragon"}, args...)
 	addr := regexp.MustCompile(`addr=(127\.0\.0\.1:\d+)`)
-	waitFor(t, "the receiver to listen", 10*time.Second, func() bool { return addr.MatchString(recv.output()) })
+	waitFor(t, "the receiver to listen", 60*time.Second, func() bool { return addr.MatchString(recv.output()) })
 	base := "http://" + addr.FindStringSubmatch(recv.output())[1]
 	if _, err := get(base + "/api/v1/status"); err != nil {
 		t.Fatalf("the receiver's readiness path: %v", err)
@@ -263,7 +263,7 @@ func TestKindDemoReceiverAndAgent(t *testing.T) {
 		"SIEMSHIP_SINKS_LOGSCALE_TOKEN_FILE=" + token,
 	}, "run")
 
-	waitFor(t, "the events at the receiver", 30*time.Second, func() bool {
+	waitFor(t, "the events at the receiver", 90*time.Second, func() bool {
 		stats, err := get(base + "/_emulator/stats")
 		var s struct{ Events int }
 		return err == nil && json.Unmarshal([]byte(stats), &s) == nil && s.Events == len(lines)

@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestContentEncoding(t *testing.T) {
@@ -98,10 +97,8 @@ func TestGzipBombStopsAtLimit(t *testing.T) {
 	runtime.GC()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	start := time.Now()
 	r := do(t, ts, request{path: structuredPath, auth: "Bearer " + tokMain, body: bomb,
 		header: map[string]string{"Content-Encoding": "gzip"}})
-	elapsed := time.Since(start)
 	runtime.ReadMemStats(&after)
 
 	if r.status != 413 {
@@ -112,11 +109,8 @@ func TestGzipBombStopsAtLimit(t *testing.T) {
 	if last.Status != 413 || last.CompressedBytes >= int64(len(bomb))/2 {
 		t.Errorf("read %d of %d compressed bytes: decompression did not stop early", last.CompressedBytes, len(bomb))
 	}
-	// 4 GiB would take seconds and gigabytes; the limit bounds both.
+	// 4 GiB would take gigabytes; the limit bounds the allocation.
 	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
 		t.Errorf("allocated %d MiB for a %d MiB limit", alloc>>20, limit>>20)
-	}
-	if elapsed > 3*time.Second {
-		t.Errorf("took %v", elapsed)
 	}
 }

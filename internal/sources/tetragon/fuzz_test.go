@@ -39,7 +39,7 @@ func FuzzLines(f *testing.F) {
 		}
 		f.Write(data[split:])
 		f.Close()
-		deadline := time.Now().Add(5 * time.Second)
+		deadline := time.Now().Add(30 * time.Second)
 		for len(h.lines()) < len(want) && time.Now().Before(deadline) {
 			time.Sleep(2 * time.Millisecond)
 		}

@@ -132,7 +132,7 @@ func (h *harness) eventsCopy() []event.Event {
 // waitLines waits until n events arrived and returns them.
 func (h *harness) waitLines(n int) []string {
 	h.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if got := h.lines(); len(got) >= n {
 			return got
@@ -250,4 +250,29 @@ func missingSeqs(got []string, n int) []int {
 		}
 	}
 	return out
+}
+
+// knows reports whether the watcher tracks the backup at path as newer than
+// the file being read.
+func (w *watcher) knows(path string) bool {
+	e, ok := w.set.classify(filepath.Base(path))
+	if !ok {
+		return false
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, known := w.known[e.key]
+	return known
+}
+
+// waitUntil polls cond until it holds, failing the test after 30 s.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }

@@ -294,10 +294,10 @@ func TestBackupsDeletedWhileTheReaderWasBehindAreReported(t *testing.T) {
 	appendLines(t, h.path, lines(310, 320))
 	rotate(t, h.path)
 	appendLines(t, h.path, lines(320, 330))
-	time.Sleep(100 * time.Millisecond) // retention runs later than the rename: the watcher sees the files
-	os.Remove(own)                     // the reader holds it open: nothing lost there
+	// Retention runs well after the rename: the watcher has seen the file.
+	waitUntil(t, "the watcher knows "+skipped, func() bool { return h.src.watch.knows(skipped) })
+	os.Remove(own) // the reader holds it open: nothing lost there
 	os.Remove(skipped)
-	time.Sleep(100 * time.Millisecond) // the watcher notices names meanwhile
 	close(h.hold)
 
 	got := h.waitLines(321)
