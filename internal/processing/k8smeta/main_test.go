@@ -135,7 +135,8 @@ func runEnricher(t testing.TB, cfg Config, restCfg *rest.Config, log *slog.Logge
 	return e, reg, stop
 }
 
-// waitReady waits until the enricher reports ready.
+// waitReady waits until the enricher reports ready and has looked up the
+// owners of every pod it holds.
 func waitReady(t testing.TB, e *Enricher) {
 	t.Helper()
 	eventually(t, 60*time.Second, "enricher ready", func() (bool, string) {
