@@ -64,16 +64,32 @@ func NewBatch(source string, events []Event, done func()) *Batch {
 	return b
 }
 
-// Expect sets how many sinks will deliver the batch. It must be called once,
-// before the batch is handed to any sink. A batch without events is done at
-// once.
-func (b *Batch) Expect(sinks int) {
-	n := int64(len(b.Events) * sinks)
+// Expect sets how many sinks will deliver every event of the batch. It must
+// be called once, before the batch is handed to any sink. A batch without
+// events is done at once.
+func (b *Batch) Expect(sinks int) { b.ExpectDeliveries(len(b.Events) * sinks) }
+
+// ExpectDeliveries sets how many event deliveries, summed over all sinks,
+// complete the batch: with route filters a sink may get only some events
+// (see View). It must be called once, before the batch is handed to any
+// sink. Zero means done at once.
+func (b *Batch) ExpectDeliveries(n int) {
 	if n == 0 {
 		b.finish()
 		return
 	}
-	b.pending.Store(n)
+	b.pending.Store(int64(n))
+}
+
+// View returns a batch with copies of the events at idx (in b's order)
+// that acknowledge to b: delivering them counts toward b's completion. The
+// view has no completion of its own; it shares the events' bytes with b.
+func (b *Batch) View(idx []int) *Batch {
+	v := &Batch{Source: b.Source, Events: make([]Event, len(idx))}
+	for i, j := range idx {
+		v.Events[i] = b.Events[j]
+	}
+	return v
 }
 
 // Delivered records that one sink delivered n of the batch's events.
