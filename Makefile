@@ -39,8 +39,8 @@ FUZZ_TARGETS := \
 	FuzzLines:./internal/sources/tetragon/ \
 	FuzzStructuredBody:./internal/emulators/logscale/ \
 	FuzzHECBody:./internal/emulators/logscale/ \
-	FuzzJSONString:./internal/sinks/logscale/ \
-	FuzzParseRetryAfter:./internal/sinks/logscale/ \
+	FuzzJSONString:./internal/jsonstr/ \
+	FuzzParseRetryAfter:./internal/sinks/delivery/ \
 	FuzzScanEvent:./internal/processing/k8smeta/ \
 	FuzzEnrich:./internal/processing/k8smeta/
 

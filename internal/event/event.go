@@ -131,3 +131,15 @@ func Deliver(events []*Event) {
 		cur.Delivered(n)
 	}
 }
+
+// Defect names why Raw is not JSON, "truncated" or "malformed", or "" when
+// it is a well-formed record.
+func (e *Event) Defect() string {
+	switch {
+	case e.Flags&Truncated != 0:
+		return "truncated"
+	case e.Flags&Malformed != 0:
+		return "malformed"
+	}
+	return ""
+}

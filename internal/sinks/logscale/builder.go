@@ -4,7 +4,10 @@ import (
 	"io"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/sinks/delivery"
 )
+
+var _ delivery.Body = (*builder)(nil)
 
 // chunkSize is how much body the builder hands to the compressor per Write.
 const chunkSize = 64 << 10
@@ -28,12 +31,12 @@ type builder struct {
 
 func newBuilder(enc *encoder) *builder {
 	b := &builder{enc: enc}
-	b.reset()
+	b.Reset()
 	return b
 }
 
-// reset empties the builder, keeping its buffers.
-func (b *builder) reset() {
+// Reset empties the builder, keeping its buffers.
+func (b *builder) Reset() {
 	clear(b.events) // let acknowledged batches go
 	b.events = b.events[:0]
 	b.gidx = b.gidx[:0]
@@ -45,12 +48,20 @@ func (b *builder) reset() {
 	}
 }
 
-// len returns the number of events.
-func (b *builder) len() int { return len(b.events) }
+// Len returns the number of events.
+func (b *builder) Len() int { return len(b.events) }
 
-// add appends ev from source unless that would take a non-empty request
+// Size returns the exact length of the uncompressed body.
+func (b *builder) Size() int { return b.size }
+
+// Event returns the i-th event and its source.
+func (b *builder) Event(i int) (*event.Event, string) {
+	return b.events[i], b.groups[b.gidx[i]].source
+}
+
+// Add appends ev from source unless that would take a non-empty request
 // over maxBytes of body; it reports whether it did.
-func (b *builder) add(source string, ev *event.Event, maxBytes int) bool {
+func (b *builder) Add(source string, ev *event.Event, maxBytes int) bool {
 	gi := b.lookup(source, ev.Type)
 	var g *group
 	delta := 0
@@ -107,9 +118,9 @@ func (b *builder) commitSpare() int {
 	return n
 }
 
-// writeBody writes the body to w in chunks of about chunkSize. Structured
+// WriteBody writes the body to w in chunks of about chunkSize. Structured
 // events are grouped by (source, type); HEC lines keep arrival order.
-func (b *builder) writeBody(w io.Writer) error {
+func (b *builder) WriteBody(w io.Writer) error {
 	buf := b.scratch[:0]
 	var err error
 	flush := func(force bool) {

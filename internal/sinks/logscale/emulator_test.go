@@ -1,6 +1,8 @@
 package logscale
 
 import (
+	"github.com/siemship/siemship/internal/sinks/delivery"
+
 	"context"
 	"errors"
 	"fmt"
@@ -151,7 +153,7 @@ func TestEmulatorFaults(t *testing.T) {
 	if faults < 5 {
 		t.Errorf("only %d faults injected: %+v", faults, st.Faults)
 	}
-	if sent, acked := s.m.eventsSent, s.m.eventsAcked; testutilValue(sent) <= testutilValue(acked) {
+	if sent, acked := metric(t, s, "events_sent_total"), metric(t, s, "events_acked_total"); sent <= acked {
 		t.Error("no event was counted as sent more than once despite faults")
 	}
 }
@@ -284,7 +286,7 @@ func TestEmulatorBodyLimit(t *testing.T) {
 func TestEmulatorVerify(t *testing.T) {
 	_, srv := newEmulator(t, emulator.Config{})
 	for _, format := range []string{FormatStructured, FormatHEC} {
-		for _, comp := range []string{CompressionGzip, CompressionNone} {
+		for _, comp := range []string{delivery.CompressionGzip, delivery.CompressionNone} {
 			cfg := testConfig(srv.URL)
 			cfg.Format, cfg.Compression = format, comp
 			if err := Verify(context.Background(), cfg); err != nil {

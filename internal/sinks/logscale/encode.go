@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/jsonstr"
 )
 
 // encoder holds what every request body of one sink shares: the format and
@@ -25,9 +26,9 @@ func newEncoder(format string, tags map[string]string) *encoder {
 	}
 	for _, k := range slices.Sorted(maps.Keys(tags)) {
 		e.static = append(e.static, ',')
-		e.static = appendJSONString(e.static, prefix+k)
+		e.static = jsonstr.Append(e.static, prefix+k)
 		e.static = append(e.static, ':')
-		e.static = appendJSONString(e.static, tags[k])
+		e.static = jsonstr.Append(e.static, tags[k])
 	}
 	return e
 }
@@ -45,20 +46,20 @@ func (e *encoder) buildGroup(g *group, source, typ string) {
 	h := g.head[:0]
 	if e.hec {
 		h = append(h, `,"source":`...)
-		h = appendJSONString(h, source)
+		h = jsonstr.Append(h, source)
 		h = append(h, `,"sourcetype":`...)
-		h = appendJSONString(h, source)
+		h = jsonstr.Append(h, source)
 		h = append(h, `,"fields":{"#source":`...)
-		h = appendJSONString(h, source)
+		h = jsonstr.Append(h, source)
 		h = append(h, `,"#event_type":`...)
-		h = appendJSONString(h, typ)
+		h = jsonstr.Append(h, typ)
 		h = append(h, e.static...)
 		h = append(h, "}}\n"...)
 	} else {
 		h = append(h, `{"tags":{"source":`...)
-		h = appendJSONString(h, source)
+		h = jsonstr.Append(h, source)
 		h = append(h, `,"event_type":`...)
-		h = appendJSONString(h, typ)
+		h = jsonstr.Append(h, typ)
 		h = append(h, e.static...)
 		h = append(h, `},"events":[`...)
 	}
@@ -90,7 +91,7 @@ const (
 // entryLen returns len(appendEntry(nil, g, ev)). Well-formed events are
 // counted without copying; flagged ones (rare) are built in scratch.
 func (e *encoder) entryLen(g *group, ev *event.Event, scratch *[]byte) int {
-	if flagError(ev) != "" {
+	if ev.Defect() != "" {
 		*scratch = e.appendEntry((*scratch)[:0], g, ev)
 		return len(*scratch)
 	}
@@ -104,7 +105,7 @@ func (e *encoder) entryLen(g *group, ev *event.Event, scratch *[]byte) int {
 // line. The raw bytes are copied verbatim; only flagged events (not valid
 // JSON) are escaped into a string.
 func (e *encoder) appendEntry(dst []byte, g *group, ev *event.Event) []byte {
-	flag := flagError(ev)
+	flag := ev.Defect()
 	if e.hec {
 		dst = append(dst, hTime...)
 		dst = appendSeconds(dst, ev.Time)
@@ -113,7 +114,7 @@ func (e *encoder) appendEntry(dst []byte, g *group, ev *event.Event) []byte {
 			dst = append(dst, ev.Raw...)
 			return append(dst, g.head...)
 		}
-		dst = appendJSONString(dst, ev.Raw)
+		dst = jsonstr.Append(dst, ev.Raw)
 		dst = append(dst, g.head[:len(g.head)-len("}}\n")]...)
 		dst = append(dst, `,"siemship_error":"`...)
 		dst = append(dst, flag...)
@@ -129,23 +130,12 @@ func (e *encoder) appendEntry(dst []byte, g *group, ev *event.Event) []byte {
 		return append(dst, '}')
 	}
 	dst = append(dst, sRawstring...)
-	dst = appendJSONString(dst, ev.Raw)
+	dst = jsonstr.Append(dst, ev.Raw)
 	dst = append(dst, `,"attributes":{"siemship":{"error":"`...)
 	dst = append(dst, flag...)
 	dst = append(dst, `","original_bytes":`...)
 	dst = strconv.AppendInt(dst, int64(ev.Size), 10)
 	return append(dst, "}}}"...)
-}
-
-// flagError names why an event's Raw is not JSON, or "" when it is.
-func flagError(ev *event.Event) string {
-	switch {
-	case ev.Flags&event.Truncated != 0:
-		return "truncated"
-	case ev.Flags&event.Malformed != 0:
-		return "malformed"
-	}
-	return ""
 }
 
 // appendSeconds appends Unix milliseconds as seconds with a three-digit

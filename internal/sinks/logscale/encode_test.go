@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/jsonstr"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -42,12 +43,12 @@ func goldenEvents(t testing.TB) (sources []string, evs []*event.Event) {
 func encodeAll(t testing.TB, enc *encoder, sources []string, evs []*event.Event) ([]byte, *builder) {
 	b := newBuilder(enc)
 	for i, ev := range evs {
-		if !b.add(sources[i], ev, math.MaxInt) {
+		if !b.Add(sources[i], ev, math.MaxInt) {
 			t.Fatal("add refused an event with no size limit")
 		}
 	}
 	var out bytes.Buffer
-	if err := b.writeBody(&out); err != nil {
+	if err := b.WriteBody(&out); err != nil {
 		t.Fatal(err)
 	}
 	return out.Bytes(), b
@@ -244,10 +245,10 @@ func TestBuilderRespectsMaxBytes(t *testing.T) {
 	}
 	total := 0
 	for i := range evs {
-		if !b.add("tetragon", &evs[i], limit) {
+		if !b.Add("tetragon", &evs[i], limit) {
 			total += checkBody(t, b, limit)
-			b.reset()
-			if !b.add("tetragon", &evs[i], limit) {
+			b.Reset()
+			if !b.Add("tetragon", &evs[i], limit) {
 				t.Fatal("an empty builder refused an event")
 			}
 		}
@@ -261,7 +262,7 @@ func TestBuilderRespectsMaxBytes(t *testing.T) {
 func checkBody(t *testing.T, b *builder, limit int) int {
 	t.Helper()
 	var out bytes.Buffer
-	if err := b.writeBody(&out); err != nil {
+	if err := b.WriteBody(&out); err != nil {
 		t.Fatal(err)
 	}
 	if out.Len() != b.size || out.Len() > limit {
@@ -278,11 +279,11 @@ func TestEncodeNoAllocs(t *testing.T) {
 		enc := newEncoder(format, map[string]string{"cluster": "kind"})
 		b := newBuilder(enc)
 		run := func() {
-			b.reset()
+			b.Reset()
 			for i, ev := range evs {
-				b.add(sources[i], ev, math.MaxInt)
+				b.Add(sources[i], ev, math.MaxInt)
 			}
-			_ = b.writeBody(io.Discard)
+			_ = b.WriteBody(io.Discard)
 		}
 		run()
 		if n := testing.AllocsPerRun(50, run); n != 0 {
@@ -302,36 +303,12 @@ func TestJSONString(t *testing.T) {
 		"bad \xff end":    "\"bad \ufffd end\"",
 		"<html>&\u2028ok": "\"<html>&\u2028ok\"",
 	} {
-		got := appendJSONString(nil, []byte(in))
+		got := jsonstr.Append(nil, []byte(in))
 		if string(got) != want {
-			t.Errorf("appendJSONString(%q) = %s, want %s", in, got, want)
+			t.Errorf("jsonstr.Append(%q) = %s, want %s", in, got, want)
 		}
-		if n := jsonStringLen([]byte(in)); n != len(got) {
-			t.Errorf("jsonStringLen(%q) = %d, want %d", in, n, len(got))
+		if n := jsonstr.Len([]byte(in)); n != len(got) {
+			t.Errorf("jsonstr.Len(%q) = %d, want %d", in, n, len(got))
 		}
 	}
-}
-
-// FuzzJSONString: the output is always valid JSON that decodes to the
-// input as encoding/json would render it, and jsonStringLen agrees.
-func FuzzJSONString(f *testing.F) {
-	for _, s := range []string{"", "a\"b", "\xff\xfe", "é\x00", "\xe2\x82", `{"x":1}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, in []byte) {
-		got := appendJSONString(nil, in)
-		if jsonStringLen(in) != len(got) {
-			t.Fatalf("jsonStringLen = %d, len = %d", jsonStringLen(in), len(got))
-		}
-		var dec string
-		if err := json.Unmarshal(got, &dec); err != nil {
-			t.Fatalf("not valid JSON: %s: %v", got, err)
-		}
-		ref, _ := json.Marshal(string(in))
-		var want string
-		_ = json.Unmarshal(ref, &want)
-		if dec != want {
-			t.Fatalf("decodes to %q, want %q", dec, want)
-		}
-	})
 }

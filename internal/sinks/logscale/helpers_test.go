@@ -330,11 +330,52 @@ func newTestSink(t testing.TB, cfg Config, logs io.Writer) *Sink {
 		logs = io.Discard
 	}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	s, err := New(cfg, "test", prometheus.NewRegistry(), log)
+	reg := prometheus.NewRegistry()
+	s, err := New(cfg, "test", reg, log)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
+	registries.Store(s, reg)
 	return s
+}
+
+// registries holds each test sink's metrics registry.
+var registries sync.Map // *Sink → *prometheus.Registry
+
+// metric returns the value of the sink's series name (without the
+// siemship_sink_ prefix) whose labels include the given pairs.
+func metric(t testing.TB, s *Sink, name string, labels ...string) float64 {
+	t.Helper()
+	reg, _ := registries.Load(s)
+	mfs, err := reg.(*prometheus.Registry).Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "siemship_sink_"+name {
+			continue
+		}
+	series:
+		for _, m := range mf.GetMetric() {
+			for i := 0; i+1 < len(labels); i += 2 {
+				found := false
+				for _, lp := range m.GetLabel() {
+					found = found || lp.GetName() == labels[i] && lp.GetValue() == labels[i+1]
+				}
+				if !found {
+					continue series
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				return m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no series siemship_sink_%s%v", name, labels)
+	return 0
 }
 
 // idEvent is a small JSON event with an id.

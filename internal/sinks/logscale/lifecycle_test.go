@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/siemship/siemship/internal/event"
 )
 
@@ -85,7 +83,7 @@ func TestAckExactlyOnce(t *testing.T) {
 			t.Errorf("batch %d acknowledged %d times", i, acks.count(i))
 		}
 	}
-	if got := testutil.ToFloat64(s.m.eventsAcked); got != batches {
+	if got := metric(t, s, "events_acked_total"); got != batches {
 		t.Errorf("acked metric %v, want %d", got, batches)
 	}
 }
@@ -111,7 +109,7 @@ func TestBackPressure(t *testing.T) {
 		t.Fatal("Run took a batch while every slot was busy")
 	case <-time.After(200 * time.Millisecond):
 	}
-	if got := testutil.ToFloat64(s.m.inflight); got != 1 {
+	if got := metric(t, s, "inflight_requests"); got != 1 {
 		t.Errorf("inflight gauge %v, want 1", got)
 	}
 	close(release)

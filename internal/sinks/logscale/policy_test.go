@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/siemship/siemship/internal/event"
 )
 
@@ -198,7 +196,7 @@ func TestSplit413DownToOneEvent(t *testing.T) {
 	if len(lines) != 1 || !strings.Contains(string(lines[0]["event"]), `"huge":true`) || string(lines[0]["status"]) != "413" {
 		t.Errorf("dead letters %v, want the huge event with status 413", lines)
 	}
-	if n := testutil.ToFloat64(s.m.eventsDeadLetter.WithLabelValues("413")); n != 1 {
+	if n := metric(t, s, "events_dead_lettered_total", "status", "413"); n != 1 {
 		t.Errorf("dead-lettered metric %v, want 1", n)
 	}
 }
@@ -407,7 +405,7 @@ func TestUnreachableNotReady(t *testing.T) {
 	if ok, _ := s.Ready(); !ok {
 		t.Error("not ready after delivery")
 	}
-	if testutil.ToFloat64(s.m.requests.WithLabelValues("network_error")) == 0 {
+	if metric(t, s, "requests_total", "status", "network_error") == 0 {
 		t.Error("no network_error counted")
 	}
 	if err := r.finish(t); err != nil {

@@ -1,104 +1,86 @@
 // Package logscale is the sink that ships events to Falcon LogScale over its
-// humio-structured or HEC ingest API.
-//
-// Run takes batches from a channel, packs their events into requests (by
-// count, uncompressed size and linger time), gzips them and posts them with
-// at most Concurrency requests in flight; when all are busy it stops taking
-// batches, which is the back-pressure that pauses the source. Each event is
-// acknowledged (event.Deliver) exactly once: after LogScale accepted it, or
-// after it was written to the dead-letter file. The status-code policy is
-// in retry.go.
+// humio-structured or HEC ingest API. The delivery machinery (batching,
+// concurrency, retries, dead letter) is package delivery's; this package
+// owns the request bodies, the headers and LogScale's words.
 package logscale
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/pipeline"
+	"github.com/siemship/siemship/internal/sinks/delivery"
 )
 
+var _ pipeline.Sink = (*Sink)(nil)
+
 // Sink ships events to one LogScale ingest endpoint. Run may be called
-// once; Ready and Verify are safe to call concurrently with it.
+// once; Ready, Verify and Status are safe to call concurrently with it.
 type Sink struct {
 	cfg       Config
-	name      string
-	log       *slog.Logger
-	m         *metrics
-	health    *health
-	dlLog     *limiter // dead-letter write failures
-	client    *http.Client
-	enc       *encoder
-	dl        *deadLetter
-	ingestURL string
+	sender    *delivery.Sender
 	statusURL string
+	ingestURL string
 	userAgent string
-
-	builders sync.Pool // *builder
-	bodies   sync.Pool // *bytes.Buffer
-	gzips    sync.Pool // *gzip.Writer
 }
 
 // New builds a sink named name (the "sink" label of its metrics and the
-// "sink" field of its logs and dead-letter lines). Zero fields of cfg take
-// their DefaultConfig value. The token never appears in logs or errors.
+// "sink" field of dead-letter lines); log should already carry the name.
+// cfg must be valid (Config.Validate) and hold the token. The token never
+// appears in logs or errors.
 func New(cfg Config, name string, reg prometheus.Registerer, log *slog.Logger) (*Sink, error) {
-	cfg = cfg.withDefaults()
-	base, err := cfg.check()
+	base, err := cfg.baseURL()
 	if err != nil {
 		return nil, err
 	}
-	client, err := newClient(&cfg)
-	if err != nil {
-		return nil, fmt.Errorf("logscale sink %s: %w", name, err)
-	}
-	m, err := newMetrics(reg, name)
-	if err != nil {
-		return nil, fmt.Errorf("logscale sink %s: %w", name, err)
-	}
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("sink", name)
 	s := &Sink{
 		cfg:       cfg,
-		name:      name,
-		log:       log,
-		m:         m,
-		health:    newHealth(log, cfg.AuthRetry, m.ready),
-		dlLog:     &limiter{quiet: cfg.AuthRetry},
-		client:    client,
-		enc:       newEncoder(cfg.Format, cfg.Tags),
-		dl:        newDeadLetter(cfg.DeadLetterPath, name),
-		ingestURL: base.String() + cfg.ingestPath(),
-		statusURL: base.String() + pathStatus,
+		statusURL: base + pathStatus,
+		ingestURL: base + cfg.ingestPath(),
 		userAgent: "siemship/" + cfg.Version,
 	}
-	s.builders.New = func() any { return newBuilder(s.enc) }
-	s.bodies.New = func() any { return new(bytes.Buffer) }
-	level := cfg.CompressionLevel
-	s.gzips.New = func() any {
-		w, _ := gzip.NewWriterLevel(nil, level) // level checked in cfg.check
-		return w
+	enc := newEncoder(cfg.Format, cfg.Tags)
+	s.sender, err = delivery.New(cfg.Config, delivery.Peer{
+		Name:         "LogScale",
+		URL:          s.ingestURL,
+		Token:        cfg.Token,
+		SetHeaders:   s.setHeaders,
+		NewBody:      func() delivery.Body { return newBuilder(enc) },
+		Unauthorized: "LogScale rejected the ingest token: unknown token (401)",
+		Forbidden:    "LogScale rejected the ingest token: token blocked (403)",
+		UserAgent:    s.userAgent,
+	}, name, reg, log)
+	if err != nil {
+		return nil, fmt.Errorf("logscale %w", err)
 	}
 	return s, nil
 }
 
-// Ready reports whether the sink can deliver: false, with a plain reason,
-// until a request succeeded (or Verify passed) and while the last attempt
-// failed because LogScale was unreachable or rejected the configuration.
-func (s *Sink) Ready() (bool, string) { return s.health.state() }
+func (s *Sink) setHeaders(h http.Header) {
+	h.Set("Content-Type", "application/json")
+	h.Set("Authorization", "Bearer "+s.cfg.Token.Reveal())
+}
+
+// Run delivers batches from in; see pipeline.Sink.
+func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error { return s.sender.Run(ctx, in) }
+
+// Ready reports whether LogScale takes events, and why not.
+func (s *Sink) Ready() (bool, string) { return s.sender.Ready() }
+
+// Status returns the status-line fields.
+func (s *Sink) Status() []any { return s.sender.Status() }
 
 // Verify checks reachability and the token like the package-level Verify,
 // and marks the sink ready when they pass.
 func (s *Sink) Verify(ctx context.Context) error {
-	err := verify(ctx, s.client, &s.cfg, s.statusURL, s.ingestURL, s.userAgent)
+	err := verify(ctx, s.sender.Client(), &s.cfg, s.statusURL, s.ingestURL, s.userAgent)
 	if err == nil {
-		s.health.ok()
+		s.sender.MarkReady()
 	}
 	return err
 }

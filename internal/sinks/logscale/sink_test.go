@@ -1,6 +1,10 @@
 package logscale
 
 import (
+	"github.com/siemship/siemship/internal/secret"
+
+	"github.com/siemship/siemship/internal/sinks/delivery"
+
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +16,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestRequestHeaders checks what every request carries.
@@ -38,10 +41,10 @@ func TestRequestHeaders(t *testing.T) {
 			t.Errorf("%s: %q, want %q", k, got, want)
 		}
 	}
-	if got := testutil.ToFloat64(s.m.requests.WithLabelValues("200")); got != 1 {
+	if got := metric(t, s, "requests_total", "status", "200"); got != 1 {
 		t.Errorf("requests_total{status=200} = %v", got)
 	}
-	if sent, raw := testutil.ToFloat64(s.m.bytesSent), testutil.ToFloat64(s.m.bytesUncompressed); sent <= 0 || raw != float64(len(fake.requests()[0].Body)) {
+	if sent, raw := metric(t, s, "bytes_sent_total"), metric(t, s, "bytes_uncompressed_total"); sent <= 0 || raw != float64(len(fake.requests()[0].Body)) {
 		t.Errorf("bytes sent %v, uncompressed %v (body %d)", sent, raw, len(fake.requests()[0].Body))
 	}
 }
@@ -50,7 +53,7 @@ func TestRequestHeaders(t *testing.T) {
 func TestNoCompression(t *testing.T) {
 	fake := newFake(t, nil)
 	cfg := testConfig(fake.srv.URL)
-	cfg.Compression = CompressionNone
+	cfg.Compression = delivery.CompressionNone
 	s := newTestSink(t, cfg, nil)
 	acks := newAckRecorder()
 	r := start(t, s)
@@ -123,7 +126,7 @@ func TestTokenNeverLeaks(t *testing.T) {
 			t.Errorf("token leaked in:\n%s", text)
 		}
 	}
-	if !strings.Contains(logs.String(), "401") || !strings.Contains(texts[len(texts)-1], redacted) {
+	if !strings.Contains(logs.String(), "401") || !strings.Contains(texts[len(texts)-1], secret.Redacted) {
 		t.Errorf("expected the failure in the log and [redacted] in slog output:\n%s", logs.String())
 	}
 	// Loud once per state change, then at most every AuthRetry: the three

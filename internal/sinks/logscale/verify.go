@@ -9,14 +9,19 @@ import (
 	"net/url"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/siemship/siemship/internal/sinks/delivery"
 )
 
 // VerifyKind says which check of Verify failed.
 type VerifyKind int
 
 const (
-	// Unreachable: the status endpoint gave no answer, or not a 2xx.
+	// Unreachable: the status endpoint gave no answer.
 	Unreachable VerifyKind = iota + 1
+	// NotLogScale: the status endpoint answered, but not with a 2xx: the
+	// server is there, the URL is wrong.
+	NotLogScale
 	// TokenUnknown: the ingest endpoint answered 401.
 	TokenUnknown
 	// TokenBlocked: the ingest endpoint answered 403.
@@ -38,9 +43,8 @@ type VerifyError struct {
 func (e *VerifyError) Error() string {
 	switch e.Kind {
 	case Unreachable:
-		if e.Err != nil {
-			return fmt.Sprintf("LogScale is unreachable at %s: %v", e.URL, e.Err)
-		}
+		return fmt.Sprintf("LogScale is unreachable at %s: %v", e.URL, e.Err)
+	case NotLogScale:
 		return fmt.Sprintf("%s answered %d %s: is this a LogScale URL?", e.URL, e.Status, http.StatusText(e.Status))
 	case TokenUnknown:
 		return "the ingest token was rejected: LogScale does not know it (401)"
@@ -52,23 +56,6 @@ func (e *VerifyError) Error() string {
 
 func (e *VerifyError) Unwrap() error { return e.Err }
 
-// Verify checks cfg against the server without sending any event: GET
-// /api/v1/status for reachability, then an empty batch to the ingest path
-// to check the token. It returns nil or a *VerifyError.
-func Verify(ctx context.Context, cfg Config) error {
-	cfg = cfg.withDefaults()
-	base, err := cfg.check()
-	if err != nil {
-		return err
-	}
-	client, err := newClient(&cfg)
-	if err != nil {
-		return err
-	}
-	defer client.CloseIdleConnections()
-	return verify(ctx, client, &cfg, base.String()+pathStatus, base.String()+cfg.ingestPath(), "siemship/"+cfg.Version)
-}
-
 func verify(ctx context.Context, client *http.Client, cfg *Config, statusURL, ingestURL, userAgent string) error {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
@@ -79,8 +66,11 @@ func verify(ctx context.Context, client *http.Client, cfg *Config, statusURL, in
 	}
 	req.Header.Set("User-Agent", userAgent)
 	status, err := roundTrip(client, req)
-	if err != nil || status/100 != 2 {
-		return &VerifyError{Kind: Unreachable, URL: redactURL(statusURL), Status: status, Err: err}
+	switch {
+	case err != nil:
+		return &VerifyError{Kind: Unreachable, URL: redactURL(statusURL), Err: err}
+	case status/100 != 2:
+		return &VerifyError{Kind: NotLogScale, URL: redactURL(statusURL), Status: status}
 	}
 
 	body, err := emptyBatch(cfg)
@@ -92,7 +82,7 @@ func verify(ctx context.Context, client *http.Client, cfg *Config, statusURL, in
 		return fmt.Errorf("build ingest request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
-	if cfg.Compression == CompressionGzip {
+	if cfg.Compression == delivery.CompressionGzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	req.Header.Set("Authorization", "Bearer "+cfg.Token.Reveal())
@@ -117,7 +107,7 @@ func emptyBatch(cfg *Config) ([]byte, error) {
 	if cfg.Format != FormatHEC {
 		raw = []byte("[]")
 	}
-	if cfg.Compression != CompressionGzip {
+	if cfg.Compression != delivery.CompressionGzip {
 		return raw, nil
 	}
 	var buf bytes.Buffer
@@ -139,7 +129,7 @@ func roundTrip(client *http.Client, req *http.Request) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxDrain))
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	return resp.StatusCode, nil
 }
 
@@ -150,4 +140,16 @@ func redactURL(s string) string {
 		return "the configured URL"
 	}
 	return u.Redacted()
+}
+
+// Verify checks cfg against the server without sending any event: GET
+// /api/v1/status for reachability, then an empty batch to the ingest path
+// to check the token. It returns nil or a *VerifyError.
+func Verify(ctx context.Context, cfg Config) error {
+	s, err := New(cfg, "verify", nil, nil)
+	if err != nil {
+		return err
+	}
+	defer s.sender.Client().CloseIdleConnections()
+	return s.Verify(ctx)
 }

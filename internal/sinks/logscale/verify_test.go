@@ -65,7 +65,7 @@ func TestVerify(t *testing.T) {
 		{"unknown token", 200, 401, FormatStructured, TokenUnknown, "LogScale does not know it (401)", pathStructured + " []"},
 		{"blocked token", 200, 403, FormatStructured, TokenBlocked, "blocked (403)", pathStructured + " []"},
 		{"odd answer", 200, 404, FormatStructured, Unverified, "could not verify the token without sending data (status 404)", pathStructured + " []"},
-		{"not logscale", 404, 200, FormatStructured, Unreachable, "is this a LogScale URL?", ""},
+		{"not logscale", 404, 200, FormatStructured, NotLogScale, "is this a LogScale URL?", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -157,29 +157,17 @@ func TestNewRejectsBadConfig(t *testing.T) {
 			t.Errorf("%s: New accepted a bad config", name)
 		}
 	}
-	// Zero fields take defaults.
-	s, err := New(Config{URL: "https://cloud.humio.com/", Token: "t"}, "d", prometheus.NewRegistry(), nil)
+	// Defaults come from DefaultConfig alone: a config without them is refused.
+	if _, err := New(Config{URL: "https://cloud.humio.com/", Token: "t"}, "d", prometheus.NewRegistry(), nil); err == nil {
+		t.Error("New accepted a config without batching limits")
+	}
+	cfg := DefaultConfig()
+	cfg.URL, cfg.Token = "https://cloud.humio.com/", "t"
+	s, err := New(cfg, "d", prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.cfg.MaxEvents != 5000 || s.cfg.MaxBytes != 5<<20 || s.ingestURL != "https://cloud.humio.com"+pathStructured {
-		t.Errorf("defaults not applied: %+v %s", s.cfg, s.ingestURL)
-	}
-}
-
-// TestLogRateLimit: a lasting problem is logged loudly once, then at most
-// once per AuthRetry; a change of problem is logged at once.
-func TestLogRateLimit(t *testing.T) {
-	l := &limiter{quiet: time.Hour}
-	got := []bool{l.allow(probConfig), l.allow(probConfig), l.allow(probConfig), l.allow(probBusy), l.allow(probConfig)}
-	want := []bool{true, false, false, true, true}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("allow sequence %v, want %v", got, want)
-		}
-	}
-	l.quiet = 0
-	if !l.allow(probConfig) {
-		t.Error("not logged again after the quiet period")
+	if s.ingestURL != "https://cloud.humio.com"+pathStructured {
+		t.Errorf("ingest URL %s", s.ingestURL)
 	}
 }

@@ -1,16 +1,18 @@
-package logscale
+package delivery
 
 import (
 	"bytes"
 	"math"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/siemship/siemship/internal/event"
 )
 
 // request is a sealed request: its events and its body exactly as sent.
 // Retries resend the same body; only splitting builds new ones.
 type request struct {
-	b    *builder
+	b    Body
 	body *bytes.Buffer
 	// resend: the events were sent before, in the request this one was
 	// split from.
@@ -18,39 +20,49 @@ type request struct {
 }
 
 // seal writes b's body, gzipped when configured, into a pooled buffer.
-func (s *Sink) seal(b *builder, resend bool) *request {
+func (s *Sender) seal(b Body, resend bool) *request {
 	body := s.bodies.Get().(*bytes.Buffer)
 	body.Reset()
-	// Writes into a bytes.Buffer cannot fail, so neither can writeBody or
+	// Writes into a bytes.Buffer cannot fail, so neither can WriteBody or
 	// the gzip writer on top of it.
 	if s.cfg.Compression == CompressionGzip {
 		zw := s.gzips.Get().(*gzip.Writer)
 		zw.Reset(body)
-		_ = b.writeBody(zw)
+		_ = b.WriteBody(zw)
 		_ = zw.Close()
 		s.gzips.Put(zw)
 	} else {
-		_ = b.writeBody(body)
+		_ = b.WriteBody(body)
 	}
 	return &request{b: b, body: body, resend: resend}
 }
 
 // release returns r's buffers to the pools. r must not be used afterwards.
-func (s *Sink) release(r *request) {
+func (s *Sender) release(r *request) {
 	s.bodies.Put(r.body)
-	s.releaseBuilder(r.b)
+	s.releaseBody(r.b)
 }
 
-func (s *Sink) releaseBuilder(b *builder) {
-	b.reset()
+func (s *Sender) releaseBody(b Body) {
+	b.Reset()
 	s.builders.Put(b)
 }
 
-// slice returns a builder with events [lo, hi) of from.
-func (s *Sink) slice(from *builder, lo, hi int) *builder {
-	b := s.builders.Get().(*builder)
+// slice returns a body with events [lo, hi) of from.
+func (s *Sender) slice(from Body, lo, hi int) Body {
+	b := s.builders.Get().(Body)
 	for i := lo; i < hi; i++ {
-		b.add(from.groups[from.gidx[i]].source, from.events[i], math.MaxInt)
+		ev, source := from.Event(i)
+		b.Add(source, ev, math.MaxInt)
 	}
 	return b
+}
+
+// events returns b's events, for acknowledging or dead-lettering them.
+func events(b Body) []*event.Event {
+	out := make([]*event.Event, b.Len())
+	for i := range out {
+		out[i], _ = b.Event(i)
+	}
+	return out
 }

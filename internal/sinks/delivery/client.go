@@ -1,4 +1,4 @@
-package logscale
+package delivery
 
 import (
 	"crypto/tls"
@@ -19,13 +19,11 @@ func newClient(cfg *Config) (*http.Client, error) {
 		roots = x509.NewCertPool()
 	}
 	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
+		pem, err := readCAFile(cfg.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w", err)
+			return nil, err
 		}
-		if !roots.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s: no PEM certificate found", cfg.CAFile)
-		}
+		roots.AppendCertsFromPEM(pem)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{
@@ -40,4 +38,17 @@ func newClient(cfg *Config) (*http.Client, error) {
 			return http.ErrUseLastResponse
 		},
 	}, nil
+}
+
+// readCAFile returns the PEM bundle at path after checking that it holds a
+// certificate.
+func readCAFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read CA file: %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("CA file %s: no PEM certificate found", path)
+	}
+	return data, nil
 }

@@ -1,4 +1,4 @@
-package logscale
+package delivery
 
 import (
 	"errors"
@@ -93,7 +93,7 @@ func TestBackoffFullJitter(t *testing.T) {
 
 func TestStatusErrorMessage(t *testing.T) {
 	err := error(&StatusError{Code: http.StatusServiceUnavailable, Body: "ingest delayed"})
-	if got := err.Error(); got != `logscale answered 503 Service Unavailable: "ingest delayed"` {
+	if got := err.Error(); got != `answered 503 Service Unavailable: "ingest delayed"` {
 		t.Errorf("message %q", got)
 	}
 }

@@ -1,4 +1,4 @@
-package logscale
+package delivery
 
 import (
 	"bytes"
@@ -25,7 +25,7 @@ const (
 // deliver sends r until each of its events is delivered or dead-lettered,
 // or ctx ends, and releases r. On ctx's end the events stay
 // unacknowledged, to be read again from the source.
-func (s *Sink) deliver(ctx context.Context, r *request) {
+func (s *Sender) deliver(ctx context.Context, r *request) {
 	lo, hi := s.send(ctx, r)
 	if lo == nil {
 		return
@@ -33,15 +33,15 @@ func (s *Sink) deliver(ctx context.Context, r *request) {
 	// Halves go one after the other, within r's concurrency slot.
 	s.deliver(ctx, s.seal(lo, true))
 	if ctx.Err() != nil {
-		s.releaseBuilder(hi)
+		s.releaseBody(hi)
 		return
 	}
 	s.deliver(ctx, s.seal(hi, true))
 }
 
 // send posts r, retrying as the status policy says, and releases r. When
-// LogScale wants r split, it returns builders for its two halves.
-func (s *Sink) send(ctx context.Context, r *request) (lo, hi *builder) {
+// the destination wants r split, it returns bodies for its two halves.
+func (s *Sender) send(ctx context.Context, r *request) (lo, hi Body) {
 	defer s.release(r)
 	retries := 0
 	for attempt := 0; ctx.Err() == nil; attempt++ {
@@ -54,7 +54,7 @@ func (s *Sink) send(ctx context.Context, r *request) (lo, hi *builder) {
 		switch classify(err) {
 		case actDeliver:
 			s.health.ok()
-			s.ack(r.b.events)
+			s.ack(events(r.b))
 			return nil, nil
 		case actRetry:
 			// Transient (see classify): the same body again after a backoff.
@@ -63,24 +63,24 @@ func (s *Sink) send(ctx context.Context, r *request) (lo, hi *builder) {
 				wait = se.RetryAfter
 			}
 			retries++
-			s.noteFailure(err, r.b.len(), wait)
+			s.noteFailure(err, r.b.Len(), wait)
 			sleep(ctx, wait)
 		case actConfig:
 			// Only an operator can fix this; keep the data and look again slowly.
-			s.noteFailure(err, r.b.len(), s.cfg.AuthRetry)
+			s.noteFailure(err, r.b.Len(), s.cfg.AuthRetry)
 			sleep(ctx, s.cfg.AuthRetry)
 		case actDeadLetter:
 			// Rejected for good as a whole: retrying cannot help.
-			s.deadLetter(ctx, r.b.events, se)
+			s.deadLetter(ctx, events(r.b), se)
 			return nil, nil
 		case actHalve:
-			n := r.b.len()
+			n := r.b.Len()
 			if n == 1 {
 				// One event alone that is still rejected is the bad one.
-				s.deadLetter(ctx, r.b.events, se)
+				s.deadLetter(ctx, events(r.b), se)
 				return nil, nil
 			}
-			s.log.Info("LogScale rejected a request, sending it in halves",
+			s.log.Info(s.peer.Name+" rejected a request, sending it in halves",
 				"status", se.Code, "events", n, "answer", se.Body)
 			return s.slice(r.b, 0, n/2), s.slice(r.b, n/2, n)
 		}
@@ -90,30 +90,30 @@ func (s *Sink) send(ctx context.Context, r *request) (lo, hi *builder) {
 
 // post sends r once. It returns nil on 2xx, a *StatusError for any other
 // answer, and the transport's error when there was no answer.
-func (s *Sink) post(ctx context.Context, r *request, resend bool) error {
+func (s *Sender) post(ctx context.Context, r *request, resend bool) error {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
 	body := r.body.Bytes()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.ingestURL, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.peer.URL, bytes.NewReader(body))
 	if err != nil {
 		return fmt.Errorf("build request: %w", err)
 	}
 	s.setHeaders(req.Header)
 
-	n := float64(r.b.len())
+	n := float64(r.b.Len())
 	s.m.eventsSent.Add(n)
 	if resend {
 		s.m.eventsRetried.Add(n)
 	}
 	s.m.bytesSent.Add(float64(len(body)))
-	s.m.bytesUncompressed.Add(float64(r.b.size))
+	s.m.bytesUncompressed.Add(float64(r.b.Size()))
 
 	start := time.Now()
 	resp, err := s.client.Do(req)
 	if err != nil {
 		s.m.duration.Observe(time.Since(start).Seconds())
 		s.m.requests.WithLabelValues("network_error").Inc()
-		return fmt.Errorf("send %d events: %w", r.b.len(), err)
+		return fmt.Errorf("send %d events: %w", r.b.Len(), err)
 	}
 	defer resp.Body.Close()
 	var snippet []byte
@@ -129,30 +129,20 @@ func (s *Sink) post(ctx context.Context, r *request, resend bool) error {
 	return &StatusError{
 		Code:       resp.StatusCode,
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
-		Body:       s.redact(strings.ToValidUTF8(string(snippet), "\ufffd")),
+		Body:       s.peer.Token.Redact(strings.TrimSpace(strings.ToValidUTF8(string(snippet), "\ufffd"))),
 	}
 }
 
-func (s *Sink) setHeaders(h http.Header) {
-	h.Set("Content-Type", "application/json")
+func (s *Sender) setHeaders(h http.Header) {
+	s.peer.SetHeaders(h)
 	if s.cfg.Compression == CompressionGzip {
 		h.Set("Content-Encoding", "gzip")
 	}
-	h.Set("Authorization", "Bearer "+s.cfg.Token.Reveal())
-	h.Set("User-Agent", s.userAgent)
-}
-
-// redact removes the token from text that came from the server, in case a
-// proxy echoes request headers.
-func (s *Sink) redact(text string) string {
-	if tok := s.cfg.Token.Reveal(); tok != "" {
-		text = strings.ReplaceAll(text, tok, redacted)
-	}
-	return text
+	h.Set("User-Agent", s.peer.UserAgent)
 }
 
 // ack acknowledges events to their sources.
-func (s *Sink) ack(events []*event.Event) {
+func (s *Sender) ack(events []*event.Event) {
 	event.Deliver(events)
 	s.m.eventsAcked.Add(float64(len(events)))
 }
@@ -160,29 +150,29 @@ func (s *Sink) ack(events []*event.Event) {
 // noteFailure updates readiness and logs a failed attempt that will be
 // retried after wait: at full level when the problem is new, or once per
 // AuthRetry while it lasts, else at debug level.
-func (s *Sink) noteFailure(err error, events int, wait time.Duration) {
+func (s *Sender) noteFailure(err error, events int, wait time.Duration) {
 	kind, level, reason, notReady := probUnreachable, slog.LevelWarn, "", true
 	var se *StatusError
 	switch {
 	case !errors.As(err, &se):
-		reason = "LogScale is unreachable: " + err.Error()
+		reason = s.peer.Name + " is unreachable: " + err.Error()
 	case se.Code == http.StatusUnauthorized:
 		kind, level = probConfig, slog.LevelError
-		reason = "LogScale rejected the ingest token: unknown token (401)"
+		reason = s.peer.Unauthorized
 	case se.Code == http.StatusForbidden:
 		kind, level = probConfig, slog.LevelError
-		reason = "LogScale rejected the ingest token: token blocked (403)"
+		reason = s.peer.Forbidden
 	case classify(err) == actConfig:
 		kind, level = probConfig, slog.LevelError
-		reason = fmt.Sprintf("LogScale answered %d %s: check the URL and format", se.Code, http.StatusText(se.Code))
+		reason = fmt.Sprintf("%s answered %d %s: check the URL and format", s.peer.Name, se.Code, http.StatusText(se.Code))
 	default:
 		kind, notReady = probBusy, false
-		reason = fmt.Sprintf("LogScale answered %d %s", se.Code, http.StatusText(se.Code))
+		reason = fmt.Sprintf("%s answered %d %s", s.peer.Name, se.Code, http.StatusText(se.Code))
 	}
 	if !s.health.fail(kind, reason, notReady) {
 		level = slog.LevelDebug
 	}
-	attrs := []any{"events", events, "retry_in", wait.Round(time.Millisecond)}
+	attrs := []any{"events", events, "retry_in", wait.Round(time.Millisecond).String()}
 	if se != nil && se.Body != "" {
 		attrs = append(attrs, "answer", se.Body)
 	}

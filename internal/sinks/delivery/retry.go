@@ -1,4 +1,4 @@
-package logscale
+package delivery
 
 import (
 	"context"
@@ -15,18 +15,18 @@ import (
 // should not park the data for hours.
 const maxRetryAfter = 10 * time.Minute
 
-// StatusError is a non-2xx answer from LogScale.
+// StatusError is a non-2xx answer from the destination.
 type StatusError struct {
 	Code int
 	// RetryAfter is the server's Retry-After, capped; 0 when absent.
 	RetryAfter time.Duration
-	// Body is the first bytes of the answer, for the log only: LogScale's
+	// Body is the first bytes of the answer, for the log only: SIEMs'
 	// error texts are not documented and are never parsed.
 	Body string
 }
 
 func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("logscale answered %d %s", e.Code, http.StatusText(e.Code))
+	msg := fmt.Sprintf("answered %d %s", e.Code, http.StatusText(e.Code))
 	if e.Body != "" {
 		msg += fmt.Sprintf(": %q", e.Body)
 	}

@@ -1,9 +1,10 @@
-package logscale
+package delivery
 
 import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // metrics are one sink's Prometheus metrics; every series carries the
@@ -19,6 +20,9 @@ type metrics struct {
 	duration          prometheus.Histogram
 	inflight          prometheus.Gauge
 	ready             prometheus.Gauge
+
+	deadLetterRotations prometheus.Counter
+	deadLetterDiscarded prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
@@ -50,16 +54,44 @@ func newMetrics(reg prometheus.Registerer, name string) (*metrics, error) {
 		ready: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "ready", Help: "1 when the last request succeeded, 0 while the SIEM is unreachable or rejects the configuration."}),
 	}
+	m.deadLetterRotations = counter("dead_letter_rotations_total", "Times the dead-letter file reached dead_letter_max_bytes and was rotated.")
+	m.deadLetterDiscarded = counter("dead_letter_discarded_bytes_total", "Bytes of older dead letters discarded by rotations.")
 	// Create the series of the statuses that dead-letter, so dashboards and
 	// alerts see a zero instead of a missing series.
 	for _, code := range []string{"400", "413", "422"} {
 		m.eventsDeadLetter.WithLabelValues(code)
 	}
 	for _, c := range []prometheus.Collector{m.requests, m.eventsSent, m.eventsAcked, m.eventsRetried,
-		m.eventsDeadLetter, m.bytesSent, m.bytesUncompressed, m.duration, m.inflight, m.ready} {
+		m.eventsDeadLetter, m.bytesSent, m.bytesUncompressed, m.duration, m.inflight, m.ready,
+		m.deadLetterRotations, m.deadLetterDiscarded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register sink metrics: %w", err)
 		}
 	}
 	return m, nil
+}
+
+func counterValue(c prometheus.Counter) float64 {
+	var out dto.Metric
+	_ = c.Write(&out) // a plain counter always writes
+	return out.GetCounter().GetValue()
+}
+
+func gaugeValue(g prometheus.Gauge) float64 {
+	var out dto.Metric
+	_ = g.Write(&out)
+	return out.GetGauge().GetValue()
+}
+
+// counterVecSum adds up every series of v.
+func counterVecSum(v *prometheus.CounterVec) float64 {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { v.Collect(ch); close(ch) }()
+	sum := 0.0
+	for m := range ch {
+		var out dto.Metric
+		_ = m.Write(&out)
+		sum += out.GetCounter().GetValue()
+	}
+	return sum
 }

@@ -1,4 +1,4 @@
-package logscale
+package delivery
 
 import (
 	"context"
@@ -18,7 +18,7 @@ import (
 //
 // Run must be called once. It owns every goroutine it starts and has
 // waited for them when it returns.
-func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
+func (s *Sender) Run(ctx context.Context, in <-chan *event.Batch) error {
 	defer s.client.CloseIdleConnections()
 	defer func() {
 		if err := s.dl.close(); err != nil {
@@ -27,13 +27,13 @@ func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 	}()
 	bt := &batcher{
 		s:     s,
-		cur:   s.builders.Get().(*builder),
+		cur:   s.builders.Get().(Body),
 		slots: make(chan struct{}, s.cfg.Concurrency),
 		timer: time.NewTimer(time.Hour),
 	}
 	bt.timer.Stop()
 	defer bt.wg.Wait()
-	defer func() { s.releaseBuilder(bt.cur) }()
+	defer func() { s.releaseBody(bt.cur) }()
 
 	for ctx.Err() == nil {
 		select {
@@ -55,8 +55,8 @@ func (s *Sink) Run(ctx context.Context, in <-chan *event.Batch) error {
 // batcher packs events into requests and starts a sender per request,
 // at most Concurrency at a time. It runs on Run's goroutine only.
 type batcher struct {
-	s       *Sink
-	cur     *builder
+	s       *Sender
+	cur     Body
 	slots   chan struct{} // one token per request in flight
 	wg      sync.WaitGroup
 	timer   *time.Timer
@@ -66,19 +66,20 @@ type batcher struct {
 // addBatch adds b's events, sending requests as they fill.
 func (bt *batcher) addBatch(ctx context.Context, b *event.Batch) {
 	cfg := &bt.s.cfg
+	maxBytes := int(cfg.MaxBytes)
 	for i := range b.Events {
 		ev := &b.Events[i]
-		if !bt.cur.add(b.Source, ev, cfg.MaxBytes) {
+		if !bt.cur.Add(b.Source, ev, maxBytes) {
 			if !bt.flush(ctx) {
 				return
 			}
-			bt.cur.add(b.Source, ev, cfg.MaxBytes) // alone it always fits
+			bt.cur.Add(b.Source, ev, maxBytes) // alone it always fits
 		}
-		if bt.cur.len() == 1 {
+		if bt.cur.Len() == 1 {
 			bt.timer.Reset(cfg.Linger)
 			bt.lingerC = bt.timer.C
 		}
-		if bt.cur.len() >= cfg.MaxEvents || bt.cur.size >= cfg.MaxBytes {
+		if bt.cur.Len() >= cfg.MaxEvents || bt.cur.Size() >= maxBytes {
 			if !bt.flush(ctx) {
 				return
 			}
@@ -92,7 +93,7 @@ func (bt *batcher) addBatch(ctx context.Context, b *event.Batch) {
 func (bt *batcher) flush(ctx context.Context) bool {
 	bt.timer.Stop()
 	bt.lingerC = nil
-	if bt.cur.len() == 0 {
+	if bt.cur.Len() == 0 {
 		return true
 	}
 	select {
@@ -101,7 +102,7 @@ func (bt *batcher) flush(ctx context.Context) bool {
 		return false
 	}
 	b := bt.cur
-	bt.cur = bt.s.builders.Get().(*builder)
+	bt.cur = bt.s.builders.Get().(Body)
 	bt.s.m.inflight.Inc()
 	bt.wg.Go(func() {
 		defer func() {

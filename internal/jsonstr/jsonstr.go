@@ -1,4 +1,6 @@
-package logscale
+// Package jsonstr writes JSON strings by appending bytes, without reflection
+// or allocation, for bodies built on the hot path.
+package jsonstr
 
 import (
 	"unicode/utf8"
@@ -6,12 +8,12 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString appends s as a quoted JSON string. It escapes what JSON
+// Append appends s as a quoted JSON string. It escapes what JSON
 // requires (quote, backslash, control characters) and, like encoding/json,
 // replaces each invalid UTF-8 byte with U+FFFD, so that a line cut in the
 // middle of a character still yields valid JSON. It does not allocate
 // beyond growing dst.
-func appendJSONString[T string | []byte](dst []byte, s T) []byte {
+func Append[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -52,8 +54,8 @@ func appendJSONString[T string | []byte](dst []byte, s T) []byte {
 	return append(dst, '"')
 }
 
-// jsonStringLen returns len(appendJSONString(nil, s)) without building it.
-func jsonStringLen(s []byte) int {
+// Len returns len(Append(nil, s)) without building it.
+func Len(s []byte) int {
 	n := 2
 	for i := 0; i < len(s); {
 		c := s[i]

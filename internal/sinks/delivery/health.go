@@ -1,4 +1,4 @@
-package logscale
+package delivery
 
 import (
 	"log/slog"
@@ -50,6 +50,7 @@ func (l *limiter) clear() string {
 // health tracks readiness. Safe for concurrent use.
 type health struct {
 	log   *slog.Logger
+	peer  string
 	lim   limiter
 	gauge interface{ Set(float64) }
 
@@ -58,9 +59,9 @@ type health struct {
 	reason string
 }
 
-func newHealth(log *slog.Logger, quiet time.Duration, gauge interface{ Set(float64) }) *health {
-	h := &health{log: log, lim: limiter{quiet: quiet}, gauge: gauge,
-		reason: "no request to LogScale has succeeded yet"}
+func newHealth(log *slog.Logger, peer string, quiet time.Duration, gauge interface{ Set(float64) }) *health {
+	h := &health{log: log, peer: peer, lim: limiter{quiet: quiet}, gauge: gauge,
+		reason: "no request to " + peer + " has succeeded yet"}
 	gauge.Set(0)
 	return h
 }
@@ -68,7 +69,7 @@ func newHealth(log *slog.Logger, quiet time.Duration, gauge interface{ Set(float
 // ok records a success: ready, and a note in the log if a problem ends.
 func (h *health) ok() {
 	if p := h.lim.clear(); p != probNone {
-		h.log.Info("LogScale accepts events again", "after", p)
+		h.log.Info(h.peer+" accepts events again", "after", p)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
