@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dustin/go-humanize"
+	"github.com/siemship/siemship/internal/emulators/faults"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 )
@@ -57,7 +58,7 @@ func NewCommand() *cobra.Command {
 	f.BoolVar(&o.discard, "discard", false, "validate fully but keep only counters")
 	f.Float64Var(&o.faultRate, "faults", 0, "fraction of ingest requests answered with a random fault (0-1)")
 	f.Int64Var(&o.faultSeed, "fault-seed", 1, "seed of the random faults")
-	f.DurationVar(&o.slowDelay, "slow-delay", defaultSlowDelay, "delay of a slow-answer fault")
+	f.DurationVar(&o.slowDelay, "slow-delay", faults.DefaultSlowDelay, "delay of a slow-answer fault")
 	f.StringVar(&o.maxBody, "max-body", "32MiB", "largest request body after decompression")
 	f.DurationVar(&o.logEvery, "log-interval", 10*time.Second, "how often to log counters")
 	f.BoolVar(&o.noInspection, "no-inspection", false, "disable the /_emulator/ inspection API")

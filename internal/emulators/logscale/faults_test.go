@@ -1,6 +1,8 @@
 package logscale
 
 import (
+	"github.com/siemship/siemship/internal/emulators/faults"
+
 	"bytes"
 	"context"
 	"net/http"
@@ -92,7 +94,7 @@ func TestRandomFaultMix(t *testing.T) {
 	if !equalInts(a, b) {
 		t.Fatal("same seed, different faults")
 	}
-	for _, k := range allFaultKinds {
+	for _, k := range faults.AllKinds {
 		if st.Faults[k] == 0 {
 			t.Errorf("no %s fault in 200 requests at rate 0.5", k)
 		}

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unsafe"
+
+	"github.com/siemship/siemship/internal/emulators/faults"
 )
 
 // route is one ingest endpoint.
@@ -97,20 +99,20 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, rt route, rec *R
 		errors.As(err, &ae)
 		return fail(w, ae.status, ae.reason)
 	}
-	fl := s.faults.decide()
-	rec.Fault = fl.kind
-	if fl.failsRequest() {
+	fl := s.faults.Decide()
+	rec.Fault = fl.Kind
+	if fl.FailsRequest() {
 		rec.CompressedBytes = drain(r, s.maxWire())
-		if fl.status == 0 {
-			if !resetConn(w) {
+		if fl.Status == 0 {
+			if !faults.ResetConn(w) {
 				return StatusClientGone, "injected connection reset (aborted)"
 			}
 			return 0, "injected connection reset"
 		}
-		if fl.retryAfter != "" {
-			w.Header().Set("Retry-After", fl.retryAfter)
+		if fl.RetryAfter != "" {
+			w.Header().Set("Retry-After", fl.RetryAfter)
 		}
-		return fail(w, fl.status, "injected fault "+string(fl.kind))
+		return fail(w, fl.Status, "injected fault "+string(fl.Kind))
 	}
 	b, err := readBody(r, s.cfg.MaxBodyBytes)
 	rec.CompressedBytes = b.compressed
@@ -137,8 +139,8 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request, rt route, rec *R
 		defer b.release()
 	}
 	derr := rt.decode(in)
-	if fl.delay > 0 {
-		sleepCtx(r.Context(), fl.delay)
+	if fl.Delay > 0 {
+		sleepCtx(r.Context(), fl.Delay)
 	}
 	if derr != nil {
 		var se *statusError

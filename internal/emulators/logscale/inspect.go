@@ -2,11 +2,12 @@ package logscale
 
 import (
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/siemship/siemship/internal/emulators/faults"
 )
 
 // inspectRoutes registers the inspection API. It needs no auth: it is for
@@ -95,13 +96,13 @@ func (s *Server) serveFaults(w http.ResponseWriter, r *http.Request) {
 			}
 			mix.SlowDelay = d
 		}
-		if err := validKinds(mix.Kinds); err != nil {
+		if err := faults.ValidKinds(mix.Kinds); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
 	}
 	if fn := req.FailNext; fn != nil {
-		if err := validFailStatus(fn.Status); err != nil {
+		if err := faults.ValidFailStatus(fn.Status); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
@@ -113,13 +114,4 @@ func (s *Server) serveFaults(w http.ResponseWriter, r *http.Request) {
 		s.FailNext(fn.N, fn.Status, fn.RetryAfter)
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
-}
-
-func validKinds(kinds []FaultKind) error {
-	for _, k := range kinds {
-		if _, ok := faultStatus(k); !ok && k != FaultSlow && k != FaultReset {
-			return fmt.Errorf("unknown fault kind %q", k)
-		}
-	}
-	return nil
 }

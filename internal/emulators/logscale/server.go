@@ -20,6 +20,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/siemship/siemship/internal/emulators/faults"
 )
 
 // DefaultMaxBodyBytes is LogScale's MAX_INGEST_REQUEST_SIZE: the largest
@@ -78,7 +80,7 @@ type Server struct {
 	mux    *http.ServeMux
 	reqID  atomic.Uint64
 	store  *store
-	faults *faults
+	faults *faults.Injector
 	reqs   *requestLog
 	assets *assets
 
@@ -108,7 +110,7 @@ func New(cfg Config) *Server {
 		cfg:     cfg,
 		log:     log,
 		store:   newStore(cfg.Discard),
-		faults:  newFaults(),
+		faults:  faults.New(),
 		reqs:    newRequestLog(cfg.MaxRequestLog),
 		tokens:  map[string]*tokenEntry{},
 		apiTok:  map[string]bool{},
@@ -200,7 +202,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) Reset() {
 	s.store.reset()
 	s.reqs.reset()
-	s.faults.reset()
+	s.faults.Reset()
 }
 
 // tracker counts running handlers so that Serve can wait for them.
