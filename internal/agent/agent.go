@@ -1,31 +1,28 @@
-// Package agent wires a running siemship: the Tetragon source, processing
-// (parse, enrich), the sinks, the acknowledgement path back to the source,
-// and the HTTP endpoints for metrics and health.
+// Package agent builds a running siemship from its configuration: the
+// sources, their processing (parse, enrich), the sinks and the routes
+// between them (package pipeline), and the HTTP endpoints for metrics and
+// health. Components are built with a plain switch on their type.
 package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"runtime/debug"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/semaphore"
 	"k8s.io/klog/v2"
 
+	"github.com/siemship/siemship/internal/bytesize"
 	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/config"
-	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/pipeline"
 	"github.com/siemship/siemship/internal/processing/k8smeta"
-	"github.com/siemship/siemship/internal/processing/tetragonparse"
-	"github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/version"
 )
@@ -35,37 +32,47 @@ type Agent struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	source   *tetragon.Source
-	parser   *tetragonparse.Parser
+	inputs   []pipeline.Input
+	outputs  []pipeline.Output
+	routes   []pipeline.Route
 	enricher *k8smeta.Enricher // nil when Kubernetes metadata is off
-	sink     *logscale.Sink
+	loops    *pipeline.Loops
 	listener net.Listener // nil when cfg.Listen is empty
-	health   *health
 }
 
-// New builds the agent. token is the LogScale ingest token.
-func New(cfg *config.Config, token string, log *slog.Logger) (*Agent, error) {
+// New builds the agent and its components; it reads the components'
+// secrets but contacts nothing.
+func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 	store, err := checkpoints.Open(cfg.StateDir)
 	if err != nil {
 		return nil, err
 	}
 	setMemoryLimit(cfg.MemoryLimit, log)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &Agent{cfg: cfg, log: log, reg: reg, health: newHealth()}
-	budget := semaphore.NewWeighted(int64(cfg.BufferBytes))
-	a.source = tetragon.New(sourceConfig(cfg.Sources.Tetragon), store, budget, reg, log)
-	a.parser = tetragonparse.New(reg, log)
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfo())
+	a := &Agent{cfg: cfg, log: log, reg: reg, routes: cfg.Routes, loops: pipeline.NewLoops()}
 	if cfg.Kubernetes.Enabled {
 		// client-go logs through klog; route it into our structured log.
 		klog.SetSlogLogger(log.With("component", "client-go"))
-		if a.enricher, err = k8smeta.New(enricherConfig(cfg.Kubernetes), reg, log.With("component", "kubernetes")); err != nil {
+		if a.enricher, err = k8smeta.New(cfg.Kubernetes, reg, log); err != nil {
 			return nil, fmt.Errorf("kubernetes metadata: %w", err)
 		}
 	}
-	a.sink, err = logscale.New(SinkConfig(cfg, token), "logscale", reg, log.With("sink", "logscale"))
-	if err != nil {
-		return nil, fmt.Errorf("logscale sink: %w", err)
+	budget := semaphore.NewWeighted(int64(cfg.BufferBytes))
+	var enrichMu sync.Mutex // Enrich is not safe for concurrent use; sources may share it
+	for _, s := range cfg.Sources {
+		in, err := a.buildSource(s, store, budget, &enrichMu)
+		if err != nil {
+			return nil, fmt.Errorf("source %s: %w", s.Name, err)
+		}
+		a.inputs = append(a.inputs, in)
+	}
+	for _, s := range cfg.Sinks {
+		sink, err := BuildSink(s, reg, log)
+		if err != nil {
+			return nil, fmt.Errorf("sink %s: %w", s.Name, err)
+		}
+		a.outputs = append(a.outputs, pipeline.Output{Name: s.Name, Sink: sink})
 	}
 	if cfg.Listen != "" {
 		if a.listener, err = net.Listen("tcp", cfg.Listen); err != nil {
@@ -86,103 +93,33 @@ func (a *Agent) Addr() net.Addr {
 	return a.listener.Addr()
 }
 
-// Source returns the Tetragon source (for status and tests).
-func (a *Agent) Source() *tetragon.Source { return a.source }
-
 // Run ships until ctx is cancelled, then stops gracefully: reading stops,
-// batches in flight get shutdown_grace to be delivered, the checkpoint is
+// batches in flight get shutdown_grace to be delivered, the checkpoints are
 // written. It returns nil after a graceful stop.
 func (a *Agent) Run(ctx context.Context) error {
-	hardCtx, hardCancel := context.WithCancel(context.Background())
-	defer hardCancel()
-	readCtx, stopReading := context.WithCancel(ctx)
-	defer stopReading()
-
-	fromSource := make(chan *event.Batch, 4)
-	toSink := make(chan *event.Batch, 4)
-	var wg sync.WaitGroup
-	var runErr error
-	var errOnce sync.Once
-	fail := func(name string, err error) {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			errOnce.Do(func() { runErr = fmt.Errorf("%s: %w", name, err) })
-			stopReading()
-		}
-	}
-
-	a.startHTTP(hardCtx, &wg)
-	if a.enricher != nil {
-		wg.Go(a.health.loop("kubernetes", func() error { return a.enricher.Run(hardCtx) }))
-	}
-	sinkDone := make(chan struct{})
-	wg.Go(func() {
-		defer close(sinkDone)
-		a.health.loop("sink", func() error { err := a.sink.Run(hardCtx, toSink); fail("logscale sink", err); return err })()
-	})
-	wg.Go(a.health.loop("processing", func() error {
-		a.process(hardCtx, fromSource, []chan<- *event.Batch{toSink})
-		return nil
-	}))
-	wg.Go(a.health.loop("source", func() error {
-		defer close(fromSource)
-		err := a.source.Run(readCtx, fromSource)
-		fail("tetragon source", err)
+	p, err := pipeline.New(a.inputs, a.outputs, a.routes, a.reg, a.loops, a.log)
+	if err != nil {
 		return err
-	}))
-	wg.Go(func() { a.statusLoop(hardCtx) })
-	wg.Go(func() { a.firstContact(hardCtx) })
-
-	<-readCtx.Done()
-	a.log.Info("stopping: reading stopped, delivering events in flight", "grace", a.cfg.ShutdownGrace)
-	select {
-	case <-sinkDone:
-	case <-time.After(a.cfg.ShutdownGrace):
-		a.log.Warn("grace period over, abandoning undelivered events (they are re-read after restart)")
 	}
-	hardCancel()
-	wg.Wait()
-	if err := a.source.Close(); err != nil {
-		return errors.Join(runErr, fmt.Errorf("final checkpoint: %w", err))
+	bgCtx, stopBackground := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer stopBackground()
+	a.startHTTP(bgCtx, &wg)
+	if a.enricher != nil {
+		wg.Go(a.loops.Loop("kubernetes", func() error { return a.enricher.Run(bgCtx) }))
 	}
-	st := a.source.Stats()
-	a.log.Info("stopped", "events_read", st.EventsRead, "events_acked", st.EventsAcked, "lost_bytes", st.LostBytes)
-	return runErr
-}
-
-// process parses and enriches each batch and hands it to every sink; the
-// batch is acknowledged to the source once all of them delivered it.
-// Closing the sinks' inputs after the source's output closed is what lets
-// them flush and finish.
-func (a *Agent) process(ctx context.Context, in <-chan *event.Batch, outs []chan<- *event.Batch) {
-	defer func() {
-		for _, out := range outs {
-			close(out)
-		}
-	}()
-	if a.enricher != nil && !a.enricher.WaitSynced(ctx, a.cfg.Kubernetes.SyncTimeout) {
-		a.log.Warn("kubernetes metadata not synced yet, shipping events with a k8s.miss marker until it is",
-			"waited", a.cfg.Kubernetes.SyncTimeout)
-	}
-	for b := range in {
-		a.parser.Parse(b)
-		if a.enricher != nil {
-			a.enricher.Enrich(b)
-		}
-		b.Expect(len(outs))
-		for _, out := range outs {
-			select {
-			case out <- b:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
+	wg.Go(func() { a.statusLoop(bgCtx) })
+	wg.Go(func() { a.firstContact(bgCtx) })
+	err = p.Run(ctx, a.cfg.ShutdownGrace)
+	a.log.Info("stopped", a.statusArgs()...)
+	return err
 }
 
 // setMemoryLimit makes the garbage collector work harder before the heap
 // passes the limit, so RSS stays near what the buffers need instead of
 // doubling with GOGC. GOMEMLIMIT in the environment wins.
-func setMemoryLimit(limit config.ByteSize, log *slog.Logger) {
+func setMemoryLimit(limit bytesize.Size, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" || limit == 0 {
 		return
 	}
@@ -190,64 +127,25 @@ func setMemoryLimit(limit config.ByteSize, log *slog.Logger) {
 	log.Debug("memory limit set", "memory_limit", limit.String())
 }
 
-func sourceConfig(t config.Tetragon) tetragon.Config {
-	return tetragon.Config{
-		Path:               t.Path,
-		MaxLineBytes:       int(t.MaxLineBytes),
-		ReadBufferBytes:    int(t.ReadBufferBytes),
-		PollInterval:       t.PollInterval,
-		MaxBackups:         t.MaxBackups,
-		StartAt:            t.StartAt,
-		CheckpointInterval: t.CheckpointInterval,
+// buildInfo is siemship_build_info{version, goversion} 1.
+func buildInfo() prometheus.Collector {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "siemship", Name: "build_info",
+		Help: "Always 1; the labels say which siemship build runs."}, []string{"version", "goversion"})
+	goVersion := "unknown"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		goVersion = bi.GoVersion
 	}
+	g.WithLabelValues(version.Version, goVersion).Set(1)
+	return g
 }
 
-// SinkConfig maps the configuration to the LogScale sink's; `siemship check`
-// verifies with exactly what the agent will use.
-func SinkConfig(cfg *config.Config, token string) logscale.Config {
-	l := cfg.Sinks.LogScale
-	dlq := l.DeadLetterFile
-	if dlq == "" {
-		dlq = filepath.Join(cfg.StateDir, "logscale-dead-letter.ndjson")
+// Tetragon returns the Tetragon source named name, or nil (for the demo
+// and tests).
+func (a *Agent) Tetragon(name string) *tetragon.Source {
+	for _, in := range a.inputs {
+		if src, ok := in.Source.(*tetragon.Source); ok && in.Name == name {
+			return src
+		}
 	}
-	return logscale.Config{
-		URL:              l.URL,
-		Format:           l.Format,
-		Token:            logscale.Secret(token),
-		MaxEvents:        l.BatchEvents,
-		MaxBytes:         int(l.BatchBytes),
-		Linger:           l.Linger,
-		Concurrency:      l.Concurrency,
-		Timeout:          l.Timeout,
-		Compression:      l.Compression,
-		CompressionLevel: l.CompressionLevel,
-		CAFile:           l.CAFile,
-		TLSServerName:    l.TLSServerName,
-		DeadLetterPath:   dlq,
-		RetryInitial:     l.RetryInitial,
-		RetryMax:         l.RetryMax,
-		AuthRetry:        l.AuthRetry,
-		Tags:             l.Tags,
-		Version:          version.Version,
-	}
-}
-
-func enricherConfig(k config.Kubernetes) k8smeta.Config {
-	return k8smeta.Config{
-		Enabled:              true,
-		NodeName:             k.NodeName,
-		Kubeconfig:           k.Kubeconfig,
-		ClusterName:          k.ClusterName,
-		PodRetention:         k.PodRetention,
-		WaitForPod:           k.WaitForPod,
-		NamespaceLabels:      k.NamespaceLabels,
-		PodAnnotations:       k.PodAnnotations,
-		NamespaceAnnotations: k.NamespaceAnnotations,
-		NodeLabels:           k.NodeLabels,
-		Groups: k8smeta.Groups{
-			Labels: k.Groups.Labels, Annotations: k.Groups.Annotations, ServiceAccount: k.Groups.ServiceAccount,
-			Network: k.Groups.Network, Owners: k.Groups.Owners, QoS: k.Groups.QoS, Priority: k.Groups.Priority,
-			Creation: k.Groups.Creation, Node: k.Groups.Node,
-		},
-	}
+	return nil
 }

@@ -34,7 +34,7 @@ type rig struct {
 	seq      int
 }
 
-func newRig(t *testing.T) *rig {
+func newRig(t *testing.T, extra ...string) *rig {
 	t.Helper()
 	r := &rig{t: t, dir: t.TempDir(), gen: tetragongen.New(3, "agent-test")}
 	r.path = filepath.Join(r.dir, "export", "tetragon.log")
@@ -48,7 +48,7 @@ func newRig(t *testing.T) *rig {
 	t.Cleanup(cancel)
 	go r.recv.Serve(ctx, ln)
 	r.recvAddr = ln.Addr().String()
-	r.agent = r.newAgentWith("")
+	r.agent = r.newAgentWith(strings.Join(extra, ""))
 	return r
 }
 
@@ -67,11 +67,12 @@ sources:
 sinks:
   logscale:
     url: http://%s
+    token_file: %s
     linger: 50ms
     auth_retry: 200ms
     retry_initial: 20ms
     retry_max: 200ms
-`, filepath.Join(r.dir, "state"), r.path, r.recvAddr)+extra), 0o600)
+`, filepath.Join(r.dir, "state"), r.path, r.recvAddr, r.tokenFile())+extra), 0o600)
 	cfg, _, err := config.Load(cfgPath, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +81,7 @@ sinks:
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	a, err := New(cfg, testToken, log)
+	a, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -156,12 +157,13 @@ func TestAgentShipsReportsHealthAndStopsAtTheCheckpoint(t *testing.T) {
 		}
 	}
 
-	// A blocked token: readiness drops and says why; nothing is lost.
+	// A blocked token: /readyz says why, but the pod stays ready (a SIEM
+	// outage must not stall DaemonSet rollouts); nothing is lost.
 	r.recv.BlockToken(testToken, true)
 	r.write(50)
 	r.eventually(func() bool {
 		code, body := r.get("/readyz")
-		return code == http.StatusServiceUnavailable && strings.Contains(body, "403")
+		return code == http.StatusOK && strings.Contains(body, `"sink logscale":{"ok":false,"detail":"LogScale rejected the ingest token: token blocked (403)","gating":false}`)
 	}, "/readyz to report the rejected token")
 	r.recv.BlockToken(testToken, false)
 	r.waitEvents(250)
@@ -188,6 +190,26 @@ func TestAgentShipsReportsHealthAndStopsAtTheCheckpoint(t *testing.T) {
 	}
 }
 
+// With readiness.require_sinks, a sink that rejects the token makes the
+// pod NotReady.
+func TestReadinessCanRequireSinks(t *testing.T) {
+	r := newRig(t, "readiness:\n  require_sinks: true\n")
+	r.recv.BlockToken(testToken, true)
+	r.write(5)
+	r.start()
+	r.eventually(func() bool {
+		code, body := r.get("/readyz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "token blocked (403)")
+	}, "/readyz to fail on the rejected token")
+	r.recv.BlockToken(testToken, false)
+	r.waitEvents(5)
+	r.eventually(func() bool { code, _ := r.get("/readyz"); return code == 200 }, "ready again")
+	r.stop()
+	if err := <-r.done; err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestAgentKeepsDataWhileLogScaleIsDown(t *testing.T) {
 	r := newRig(t)
 	r.recv.FailNext(20, http.StatusServiceUnavailable, "")
@@ -201,4 +223,13 @@ func TestAgentKeepsDataWhileLogScaleIsDown(t *testing.T) {
 	if n := r.recv.Stats().Events; n != 100 {
 		t.Fatalf("stored %d, want 100 exactly once", n)
 	}
+}
+
+// tokenFile writes the ingest token where the config names it.
+func (r *rig) tokenFile() string {
+	p := filepath.Join(r.dir, "token")
+	if err := os.WriteFile(p, []byte(testToken+"\n"), 0o600); err != nil {
+		r.t.Fatal(err)
+	}
+	return p
 }

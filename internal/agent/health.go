@@ -11,49 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// health tracks the agent's loops for /healthz: a loop that returned while
-// the agent runs is dead, and the process should be restarted.
-type health struct {
-	mu      sync.Mutex
-	running map[string]bool
-	stopped map[string]string
-}
-
-func newHealth() *health {
-	return &health{running: map[string]bool{}, stopped: map[string]string{}}
-}
-
-// loop wraps a loop's body so its liveness is tracked.
-func (h *health) loop(name string, body func() error) func() {
-	h.mu.Lock()
-	h.running[name] = true
-	h.mu.Unlock()
-	return func() {
-		err := body()
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		delete(h.running, name)
-		reason := "returned"
-		if err != nil {
-			reason = err.Error()
-		}
-		h.stopped[name] = reason
-	}
-}
-
-func (h *health) dead() map[string]string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.stopped) == 0 {
-		return nil
-	}
-	out := make(map[string]string, len(h.stopped))
-	for k, v := range h.stopped {
-		out[k] = v
-	}
-	return out
-}
-
 // check is one line of /readyz.
 type check struct {
 	OK     bool   `json:"ok"`
@@ -62,15 +19,21 @@ type check struct {
 	Gating bool `json:"gating"`
 }
 
+// readiness gates on the sources (a source that cannot read is a pod that
+// does not do its job) and, when readiness.require_sinks is set, on the
+// sinks; Kubernetes metadata never gates (shipping goes on without it).
 func (a *Agent) readiness() (bool, map[string]check) {
 	checks := map[string]check{}
-	ok, detail := a.source.Ready()
-	checks["tetragon_source"] = check{OK: ok, Detail: detail, Gating: true}
-	ok, detail = a.sink.Ready()
-	checks["logscale_sink"] = check{OK: ok, Detail: detail, Gating: true}
+	for _, in := range a.inputs {
+		ok, detail := in.Source.Ready()
+		checks["source "+in.Name] = check{OK: ok, Detail: detail, Gating: true}
+	}
+	for _, out := range a.outputs {
+		ok, detail := out.Sink.Ready()
+		checks["sink "+out.Name] = check{OK: ok, Detail: detail, Gating: a.cfg.Readiness.RequireSinks}
+	}
 	if a.enricher != nil {
-		// Shipping continues without metadata, so this never gates readiness.
-		ok, detail = a.enricher.Ready()
+		ok, detail := a.enricher.Ready()
 		checks["kubernetes_metadata"] = check{OK: ok, Detail: detail}
 	}
 	ready := true
@@ -86,7 +49,7 @@ func (a *Agent) handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{Registry: a.reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if dead := a.health.dead(); dead != nil {
+		if dead := a.loops.Dead(); dead != nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]any{"ok": false, "stopped_loops": dead})
 			return
 		}

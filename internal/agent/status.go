@@ -2,60 +2,65 @@ package agent
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"os"
+	"log/slog"
 	"time"
 
-	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/config"
+	"github.com/siemship/siemship/internal/pipeline"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/version"
 )
 
-// firstContact logs one summary at start: the configuration in effect, the
-// Tetragon file, LogScale's reachability and the token's verdict — the four
-// things a new user needs to know from `kubectl logs`.
+// firstContact logs one summary at start: the configuration in effect and,
+// for every source and sink, whether its check passed (file found, server
+// reachable, token accepted) — what a new user needs from `kubectl logs`.
 func (a *Agent) firstContact(ctx context.Context) {
-	c := a.cfg
-	t := c.Sources.Tetragon
-	fileState := "found"
-	if fi, err := os.Stat(t.Path); err != nil {
-		fileState = describeFileError(err)
-	} else {
-		fileState = fmt.Sprintf("found (%d bytes)", fi.Size())
-	}
-	verifyCtx, cancel := context.WithTimeout(ctx, c.Sinks.LogScale.Timeout)
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	reach, token := "reachable", "accepted"
-	if err := a.sink.Verify(verifyCtx); err != nil {
-		var ve *logscale.VerifyError
-		switch {
-		case errors.As(err, &ve) && ve.Kind == logscale.Unreachable:
-			reach, token = "unreachable: "+err.Error(), "not checked"
-		case errors.As(err, &ve) && ve.Kind == logscale.Unverified:
-			token = err.Error()
-		default:
-			token = "rejected: " + err.Error()
-		}
+	args := []any{"version", version.Version, "state_dir", a.cfg.StateDir, "listen", a.cfg.Listen,
+		"kubernetes_metadata", a.cfg.Kubernetes.Enabled, "buffer_bytes", a.cfg.BufferBytes.String()}
+	var sources, sinks []any
+	for i, in := range a.inputs {
+		sources = append(sources, slog.Group(in.Name, append(describeSource(a.cfg.Sources[i]), "check", verdict(ctx, in.Source))...))
 	}
-	a.log.Info("siemship started",
-		"version", version.Version,
-		"tetragon_file", t.Path, "tetragon_file_state", fileState,
-		"logscale_url", c.Sinks.LogScale.URL, "logscale", reach, "ingest_token", token,
-		"format", c.Sinks.LogScale.Format, "state_dir", c.StateDir, "listen", c.Listen,
-		"kubernetes_metadata", c.Kubernetes.Enabled,
-		"batch_events", c.Sinks.LogScale.BatchEvents, "batch_bytes", c.Sinks.LogScale.BatchBytes.String(),
-		"buffer_bytes", c.BufferBytes.String(), "max_line_bytes", t.MaxLineBytes.String())
+	for i, out := range a.outputs {
+		sinks = append(sinks, slog.Group(out.Name, append(describeSink(a.cfg.Sinks[i]), "check", verdict(ctx, out.Sink))...))
+	}
+	args = append(args, slog.Group("sources", sources...), slog.Group("sinks", sinks...))
+	if len(a.routes) > 0 {
+		var routes []string
+		for i := range a.routes {
+			routes = append(routes, a.routes[i].DisplayName())
+		}
+		args = append(args, "routes", routes)
+	}
+	a.log.Info("siemship started", args...)
 }
 
-func describeFileError(err error) string {
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		return "not found: is Tetragon's export enabled (tetragon.exportFilename) and its directory mounted into this pod?"
-	case errors.Is(err, os.ErrPermission):
-		return "permission denied: the agent must run as uid 0, or Tetragon's exportFilePerm must allow reading"
+func verdict(ctx context.Context, c pipeline.Component) string {
+	if err := c.Verify(ctx); err != nil {
+		return err.Error()
 	}
-	return err.Error()
+	return "ok"
+}
+
+func describeSource(s config.Source) []any {
+	args := []any{"type", s.Type}
+	if s.Tetragon != nil {
+		args = append(args, "path", s.Tetragon.Path, "max_line_bytes", s.Tetragon.MaxLineBytes)
+	}
+	return args
+}
+
+func describeSink(s config.Sink) []any {
+	args := []any{"type", s.Type}
+	switch {
+	case s.LogScale != nil:
+		args = append(args, "url", s.LogScale.URL, "format", s.LogScale.Format, "batch_events", s.LogScale.MaxEvents)
+	case s.HTTP != nil:
+		args = append(args, "url", redactedURL(s.HTTP.URL), "batch_events", s.HTTP.MaxEvents)
+	}
+	return args
 }
 
 // statusLoop logs one line every status_interval, the heartbeat that
@@ -63,36 +68,48 @@ func describeFileError(err error) string {
 func (a *Agent) statusLoop(ctx context.Context) {
 	t := time.NewTicker(a.cfg.StatusInterval)
 	defer t.Stop()
-	var prevRead, prevAcked int64
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		st := a.source.Stats()
-		ready, checks := a.readiness()
-		args := []any{
-			"ready", ready,
-			"events_read", st.EventsRead, "events_acked", st.EventsAcked,
-			"read_per_s", float64(st.EventsRead-prevRead) / a.cfg.StatusInterval.Seconds(),
-			"acked_per_s", float64(st.EventsAcked-prevAcked) / a.cfg.StatusInterval.Seconds(),
-			"lag_bytes", st.LagBytes, "files_behind", st.FilesBehind,
-			"rotations_before_loss", st.RotationsBeforeLoss, "lost_bytes", st.LostBytes,
-		}
-		for name, c := range checks {
-			if !c.OK {
-				args = append(args, name, c.Detail)
+		a.log.Info("status", a.statusArgs()...)
+		for _, in := range a.inputs {
+			if src, ok := in.Source.(*tetragon.Source); ok {
+				a.warnAtRisk(in.Name, src.Stats())
 			}
 		}
-		a.log.Info("status", args...)
-		if atRisk(st) {
-			a.log.Warn("falling behind Tetragon: unread rotated files, Tetragon deletes the oldest after rotations_before_loss more rotations",
-				"files_behind", st.FilesBehind, "lag_bytes", st.LagBytes, "rotations_before_loss", st.RotationsBeforeLoss,
-				"hint", "see why LogScale is slow or refusing in the lines above; raise sinks.logscale.concurrency, or Tetragon's exportFileMaxBackups and exportFileMaxSizeMB")
-		}
-		prevRead, prevAcked = st.EventsRead, st.EventsAcked
 	}
+}
+
+// statusArgs are readiness, each component's status fields by name, and
+// the reasons of what is not ready.
+func (a *Agent) statusArgs() []any {
+	ready, checks := a.readiness()
+	var sources, sinks []any
+	for _, in := range a.inputs {
+		sources = append(sources, slog.Group(in.Name, in.Source.Status()...))
+	}
+	for _, out := range a.outputs {
+		sinks = append(sinks, slog.Group(out.Name, out.Sink.Status()...))
+	}
+	args := []any{"ready", ready, slog.Group("sources", sources...), slog.Group("sinks", sinks...)}
+	for name, c := range checks {
+		if !c.OK {
+			args = append(args, name, c.Detail)
+		}
+	}
+	return args
+}
+
+func (a *Agent) warnAtRisk(name string, st tetragon.Stats) {
+	if !atRisk(st) {
+		return
+	}
+	a.log.Warn("falling behind Tetragon: unread rotated files, Tetragon deletes the oldest after rotations_before_loss more rotations",
+		"source", name, "files_behind", st.FilesBehind, "lag_bytes", st.LagBytes, "rotations_before_loss", st.RotationsBeforeLoss,
+		"hint", "see why the sinks are slow or refusing in the lines above; raise the sink's concurrency, or Tetragon's exportFileMaxBackups and exportFileMaxSizeMB")
 }
 
 // atRisk says whether the reader is so far behind that Tetragon may delete

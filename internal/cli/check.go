@@ -5,32 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
+	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/siemship/siemship/internal/agent"
 	"github.com/siemship/siemship/internal/config"
-	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/processing/k8smeta"
+	"github.com/siemship/siemship/internal/sources/tetragon"
 )
 
 func newCheckCmd() *cobra.Command {
 	var path string
+	var configOnly bool
 	cmd := &cobra.Command{
 		Use:   "check",
-		Short: "Validate the configuration, reach LogScale and try the ingest token without sending data",
-		Args:  cobra.NoArgs,
+		Short: "Validate the configuration and check every source and sink without moving data",
+		Long: "Validates the configuration, the state directory, each source (e.g. the Tetragon file is\n" +
+			"readable) and each sink (reachable, token accepted, without sending events), and, with\n" +
+			"Kubernetes metadata on, the kubeconfig and every permission the agent's ClusterRole grants.",
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return check(cmd.Context(), cmd.OutOrStdout(), configPath(path), cmd)
+			return check(cmd.Context(), cmd.OutOrStdout(), configPath(path), cmd, configOnly)
 		},
 	}
 	cmd.Flags().StringVar(&path, "config", "", "YAML configuration file (env SIEMSHIP_CONFIG)")
+	cmd.Flags().BoolVar(&configOnly, "config-only", false, "only validate the configuration (no files, servers or API calls)")
 	config.AddFlags(cmd.Flags())
 	return cmd
 }
 
-func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command) error {
+func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command, configOnly bool) error {
 	cfg, warnings, err := config.Load(path, cmd.Flags())
 	if err != nil {
 		fmt.Fprintf(w, "configuration: INVALID\n%v\n", err)
@@ -40,53 +46,47 @@ func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command) er
 	for _, wn := range warnings {
 		fmt.Fprintln(w, "  warning:", wn)
 	}
+	if configOnly {
+		return nil
+	}
 	problems := 0
-	if msg, ok := checkTetragonFile(cfg.Sources.Tetragon.Path); ok {
-		fmt.Fprintln(w, "tetragon file:", msg)
-	} else {
-		fmt.Fprintln(w, "tetragon file: PROBLEM:", msg)
-		problems++
+	report := func(what string, err error, ok string) {
+		if err != nil {
+			fmt.Fprintf(w, "%s: PROBLEM: %v\n", what, err)
+			problems++
+			return
+		}
+		fmt.Fprintf(w, "%s: %s\n", what, ok)
 	}
-	token, err := cfg.Sinks.LogScale.ReadToken()
-	if err != nil {
-		fmt.Fprintln(w, "ingest token: PROBLEM:", err)
-		return errors.New("no ingest token")
+	report("state_dir", config.CheckStateDir(cfg.StateDir), cfg.StateDir+" is writable")
+	for _, s := range cfg.Sources {
+		if s.Tetragon != nil {
+			report("source "+s.Name, tetragon.CheckFile(s.Tetragon.Path), s.Tetragon.Path+" is readable")
+		}
 	}
-	err = logscale.Verify(ctx, agent.SinkConfig(cfg, token))
-	var ve *logscale.VerifyError
-	switch {
-	case err == nil:
-		fmt.Fprintf(w, "logscale: %s reachable\ningest token: accepted\n", cfg.Sinks.LogScale.URL)
-	case errors.As(err, &ve) && ve.Kind == logscale.Unreachable:
-		fmt.Fprintf(w, "logscale: PROBLEM: %v\ningest token: not checked\n", err)
-		problems++
-	case errors.As(err, &ve) && ve.Kind == logscale.Unverified:
-		fmt.Fprintf(w, "logscale: %s reachable\ningest token: %v\n", cfg.Sinks.LogScale.URL, err)
-	default:
-		fmt.Fprintf(w, "logscale: %s reachable\ningest token: REJECTED: %v\n", cfg.Sinks.LogScale.URL, err)
-		problems++
+	discard := slog.New(slog.DiscardHandler)
+	for _, s := range cfg.Sinks {
+		from, err := agent.SecretSource(s)
+		if err != nil {
+			report("sink "+s.Name, err, "")
+			continue
+		}
+		if from != "" {
+			fmt.Fprintf(w, "sink %s: token from %s\n", s.Name, from)
+		}
+		sink, err := agent.BuildSink(s, prometheus.NewRegistry(), discard)
+		if err == nil {
+			err = sink.Verify(ctx)
+		}
+		report("sink "+s.Name, err, "reachable, token accepted")
+	}
+	if cfg.Kubernetes.Enabled {
+		for _, line := range k8smeta.CheckAccess(ctx, cfg.Kubernetes) {
+			report("kubernetes", line.Err, line.OK)
+		}
 	}
 	if problems > 0 {
 		return fmt.Errorf("%d problem(s) found", problems)
 	}
 	return nil
-}
-
-// checkTetragonFile says whether the export file (or its directory) is there.
-func checkTetragonFile(path string) (string, bool) {
-	f, err := os.Open(path)
-	if err == nil {
-		f.Close()
-		return path + " is readable", true
-	}
-	if errors.Is(err, os.ErrNotExist) {
-		if _, derr := os.Stat(filepath.Dir(path)); derr != nil {
-			return fmt.Sprintf("directory %s does not exist: mount Tetragon's export directory (hostPath) into the pod", filepath.Dir(path)), false
-		}
-		return fmt.Sprintf("%s does not exist yet: is Tetragon's JSON export enabled? (the agent waits for it)", path), false
-	}
-	if errors.Is(err, os.ErrPermission) {
-		return fmt.Sprintf("%s: permission denied: run as uid 0 or set Tetragon's exportFilePerm to 640/644", path), false
-	}
-	return err.Error(), false
 }

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/siemship/siemship/internal/config"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
+	"github.com/siemship/siemship/internal/sinks/logscale"
 )
 
 func runCheck(t *testing.T, url, token string) (string, error) {
@@ -21,8 +21,8 @@ func runCheck(t *testing.T, url, token string) (string, error) {
 	export := filepath.Join(dir, "tetragon.log")
 	os.WriteFile(export, nil, 0o600)
 	cfg := filepath.Join(dir, "c.yaml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("sinks:\n  logscale:\n    url: %s\nsources:\n  tetragon:\n    path: %s\n", url, export)), 0o600)
-	t.Setenv(config.TokenEnv, token)
+	os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nsinks:\n  logscale:\n    url: %s\nsources:\n  tetragon:\n    path: %s\n", filepath.Join(dir, "state"), url, export)), 0o600)
+	t.Setenv(logscale.LegacyTokenEnv, token)
 	var out bytes.Buffer
 	root := newRoot()
 	root.SetOut(&out)
@@ -46,10 +46,11 @@ func TestCheckSaysInPlainWordsWhatIsWrong(t *testing.T) {
 		ok               bool
 		want             []string
 	}{
-		{"accepted", srv.URL, "good", true, []string{"configuration: ok", "reachable", "ingest token: accepted"}},
-		{"unknown token", srv.URL, "tok-9c1e-unk", false, []string{"REJECTED", "does not know it (401)"}},
-		{"blocked token", srv.URL, "tok-7f3a-blk", false, []string{"REJECTED", "blocked (403)"}},
-		{"unreachable", deadURL, "good", false, []string{"PROBLEM", "unreachable", "not checked"}},
+		{"accepted", srv.URL, "good", true, []string{"configuration: ok", "state_dir: ", "is writable", "source tetragon: ", "is readable",
+			"sink logscale: token from environment variable SIEMSHIP_LOGSCALE_TOKEN", "sink logscale: reachable, token accepted"}},
+		{"unknown token", srv.URL, "tok-9c1e-unk", false, []string{"sink logscale: PROBLEM: the ingest token was rejected: LogScale does not know it (401)"}},
+		{"blocked token", srv.URL, "tok-7f3a-blk", false, []string{"sink logscale: PROBLEM: the ingest token was rejected: it is blocked (403)"}},
+		{"unreachable", deadURL, "good", false, []string{"sink logscale: PROBLEM: LogScale is unreachable at"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -79,5 +80,59 @@ func TestCheckRejectsAnInvalidConfigNamingTheKey(t *testing.T) {
 	root.SetArgs([]string{"check", "--config", cfg})
 	if err := root.ExecuteContext(context.Background()); err == nil || !strings.Contains(out.String(), `unknown key "sinks.logscale.batch_evnts"`) {
 		t.Fatalf("err = %v, output:\n%s", err, out.String())
+	}
+}
+
+// check catches what run would then fail on: an unwritable state
+// directory, a missing kubeconfig, a missing token, and says so.
+func TestCheckCatchesWhatRunFailsOn(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "file")
+	os.WriteFile(blocker, nil, 0o600)
+	cfg := filepath.Join(dir, "c.yaml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s/sub
+kubernetes:
+  enabled: true
+  node_name: n1
+  kubeconfig: %s/missing-kubeconfig
+sources:
+  tetragon:
+    path: %s/nowhere/tetragon.log
+sinks:
+  logscale:
+    url: https://127.0.0.1:1
+    token_file: %s/no-token
+`, blocker, dir, dir, dir)), 0o600)
+	var out bytes.Buffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetArgs([]string{"check", "--config", cfg})
+	err := root.ExecuteContext(context.Background())
+	if err == nil || !strings.Contains(out.String(), "kubernetes.kubeconfig: must be a readable kubeconfig file") {
+		t.Fatalf("err = %v, output:\n%s", err, out.String())
+	}
+	os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s/sub
+sources:
+  tetragon:
+    path: %s/nowhere/tetragon.log
+sinks:
+  logscale:
+    url: https://127.0.0.1:1
+    token_file: %s/no-token
+`, blocker, dir, dir)), 0o600)
+	out.Reset()
+	root = newRoot()
+	root.SetOut(&out)
+	root.SetArgs([]string{"check", "--config", cfg})
+	err = root.ExecuteContext(context.Background())
+	for _, want := range []string{
+		"state_dir: PROBLEM: state_dir " + blocker + "/sub cannot be created",
+		"source tetragon: PROBLEM: directory " + dir + "/nowhere does not exist",
+		"sink logscale: PROBLEM: read LogScale ingest token file (sinks.logscale.token_file)",
+		"3 problem(s) found",
+	} {
+		if !strings.Contains(out.String()+fmt.Sprint(err), want) {
+			t.Errorf("output lacks %q:\n%s\n%v", want, out.String(), err)
+		}
 	}
 }

@@ -15,10 +15,10 @@ func newRunCmd() *cobra.Command {
 	var path, cpuProfile string
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Tail Tetragon's export and ship it to LogScale",
+		Short: "Ship events from the configured sources to the configured sinks",
 		Long: "Runs the agent until SIGTERM or SIGINT, then delivers the events in flight within\n" +
-			"shutdown_grace, saves the checkpoint and exits 0. The ingest token comes from\n" +
-			"sinks.logscale.token_file or " + config.TokenEnv + ", never from the command line.",
+			"shutdown_grace, saves the checkpoints and exits 0. Tokens come from each sink's\n" +
+			"token_file or its environment variable (see the README), never from the command line.",
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cpuProfile != "" {
@@ -36,11 +36,7 @@ func newRunCmd() *cobra.Command {
 			for _, w := range warnings {
 				log.Warn(w)
 			}
-			token, err := cfg.Sinks.LogScale.ReadToken()
-			if err != nil {
-				return err
-			}
-			a, err := agent.New(cfg, token, log)
+			a, err := agent.New(cfg, log)
 			if err != nil {
 				return err
 			}

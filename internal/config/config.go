@@ -1,28 +1,46 @@
 // Package config loads siemship's configuration: a YAML file, overridden by
-// SIEMSHIP_* environment variables and command-line flags. Unknown keys and
-// invalid values are errors that name the key and the expected form.
+// SIEMSHIP_* environment variables and a few flags. Each component owns its
+// options (a Config struct whose mapstructure tags are the keys, a
+// DefaultConfig and a Validate); this package composes them under named
+// instances (sources.<name>, sinks.<name>, with a type that defaults to the
+// name) and the routes between them. Unknown keys and invalid values are
+// errors that name the key and the expected form, all reported at once.
 //
-// The ingest token is never part of the file: it comes from a file (a
-// mounted Secret) or the environment, so that a ConfigMap or a command line
-// never holds it.
+// Secrets are never part of the file: they come from a *_file key (a
+// mounted Secret) or an environment variable, so that a ConfigMap or a
+// command line never holds them.
 package config
 
 import (
+	"fmt"
+	"regexp"
+	"slices"
 	"time"
+
+	"github.com/siemship/siemship/internal/bytesize"
+	"github.com/siemship/siemship/internal/pipeline"
+	"github.com/siemship/siemship/internal/processing/k8smeta"
+	"github.com/siemship/siemship/internal/sinks/httpingest"
+	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sources/tetragon"
 )
 
-// Config is the whole agent configuration. Field tags are the YAML keys.
+// Config is the whole agent configuration. The mapstructure tags are the
+// top-level keys; sources, sinks and routes are composed separately.
 type Config struct {
-	Log            Log           `mapstructure:"log"`
-	StateDir       string        `mapstructure:"state_dir"`
-	Listen         string        `mapstructure:"listen"`
-	StatusInterval time.Duration `mapstructure:"status_interval"`
-	ShutdownGrace  time.Duration `mapstructure:"shutdown_grace"`
-	BufferBytes    ByteSize      `mapstructure:"buffer_bytes"`
-	MemoryLimit    ByteSize      `mapstructure:"memory_limit"`
-	Sources        Sources       `mapstructure:"sources"`
-	Kubernetes     Kubernetes    `mapstructure:"kubernetes"`
-	Sinks          Sinks         `mapstructure:"sinks"`
+	Log            Log            `mapstructure:"log"`
+	StateDir       string         `mapstructure:"state_dir"`
+	Listen         string         `mapstructure:"listen"`
+	StatusInterval time.Duration  `mapstructure:"status_interval"`
+	ShutdownGrace  time.Duration  `mapstructure:"shutdown_grace"`
+	BufferBytes    bytesize.Size  `mapstructure:"buffer_bytes"`
+	MemoryLimit    bytesize.Size  `mapstructure:"memory_limit"`
+	Readiness      Readiness      `mapstructure:"readiness"`
+	Kubernetes     k8smeta.Config `mapstructure:"kubernetes"`
+
+	Sources []Source         `mapstructure:"-"`
+	Sinks   []Sink           `mapstructure:"-"`
+	Routes  []pipeline.Route `mapstructure:"-"`
 }
 
 // Log configures the agent's own logs.
@@ -31,145 +49,129 @@ type Log struct {
 	Format string `mapstructure:"format"`
 }
 
-// Sources lists the inputs.
-type Sources struct {
-	Tetragon Tetragon `mapstructure:"tetragon"`
+// Readiness decides what /readyz gates on.
+type Readiness struct {
+	// RequireSinks makes a sink that cannot deliver (unreachable, token
+	// rejected) turn the pod NotReady. Off by default: a SIEM outage would
+	// make every pod of the DaemonSet NotReady and stall its rollouts, while
+	// the events wait safely on disk; /readyz still reports it.
+	RequireSinks bool `mapstructure:"require_sinks"`
 }
 
-// Tetragon is the export file source.
-type Tetragon struct {
-	Path               string        `mapstructure:"path"`
-	MaxLineBytes       ByteSize      `mapstructure:"max_line_bytes"`
-	ReadBufferBytes    ByteSize      `mapstructure:"read_buffer_bytes"`
-	PollInterval       time.Duration `mapstructure:"poll_interval"`
-	MaxBackups         int           `mapstructure:"max_backups"`
-	StartAt            string        `mapstructure:"start_at"`
-	CheckpointInterval time.Duration `mapstructure:"checkpoint_interval"`
+// Source is one configured source: its name, type and the type's options.
+// Exactly one of the option pointers is set, the one of Type.
+type Source struct {
+	Name, Type string
+	Tetragon   *tetragon.Config
 }
 
-// Kubernetes configures pod metadata enrichment.
-type Kubernetes struct {
-	Enabled              bool          `mapstructure:"enabled"`
-	NodeName             string        `mapstructure:"node_name"`
-	Kubeconfig           string        `mapstructure:"kubeconfig"`
-	ClusterName          string        `mapstructure:"cluster_name"`
-	PodRetention         time.Duration `mapstructure:"pod_retention"`
-	WaitForPod           time.Duration `mapstructure:"wait_for_pod"`
-	SyncTimeout          time.Duration `mapstructure:"sync_timeout"`
-	NamespaceLabels      []string      `mapstructure:"namespace_labels"`
-	PodAnnotations       []string      `mapstructure:"pod_annotations"`
-	NamespaceAnnotations []string      `mapstructure:"namespace_annotations"`
-	NodeLabels           []string      `mapstructure:"node_labels"`
-	Groups               K8sGroups     `mapstructure:"groups"`
+// Sink is one configured sink; exactly one option pointer is set.
+type Sink struct {
+	Name, Type string
+	LogScale   *logscale.Config
+	HTTP       *httpingest.Config
 }
 
-// K8sGroups switches groups of added fields.
-type K8sGroups struct {
-	Labels         bool `mapstructure:"labels"`
-	Annotations    bool `mapstructure:"annotations"`
-	ServiceAccount bool `mapstructure:"service_account"`
-	Network        bool `mapstructure:"network"`
-	Owners         bool `mapstructure:"owners"`
-	QoS            bool `mapstructure:"qos"`
-	Priority       bool `mapstructure:"priority"`
-	Creation       bool `mapstructure:"creation"`
-	Node           bool `mapstructure:"node"`
+// Component types.
+const (
+	TypeTetragon = "tetragon"
+	TypeLogScale = "logscale"
+	TypeHTTP     = "http"
+)
+
+var (
+	sourceTypes = []string{TypeTetragon}
+	sinkTypes   = []string{TypeLogScale, TypeHTTP}
+)
+
+// newSource returns a source of typ with its defaults and a pointer to its
+// options for the decoder.
+func newSource(name, typ string) (Source, any) {
+	s := Source{Name: name, Type: typ}
+	switch typ {
+	case TypeTetragon:
+		c := tetragon.DefaultConfig()
+		s.Tetragon = &c
+		return s, s.Tetragon
+	}
+	return s, nil
 }
 
-// Sinks lists the outputs.
-type Sinks struct {
-	LogScale LogScale `mapstructure:"logscale"`
+func newSink(name, typ string) (Sink, any) {
+	s := Sink{Name: name, Type: typ}
+	switch typ {
+	case TypeLogScale:
+		c := logscale.DefaultConfig()
+		s.LogScale = &c
+		return s, s.LogScale
+	case TypeHTTP:
+		c := httpingest.DefaultConfig()
+		s.HTTP = &c
+		return s, s.HTTP
+	}
+	return s, nil
 }
 
-// LogScale is the Falcon LogScale ingest sink.
-type LogScale struct {
-	URL              string            `mapstructure:"url"`
-	Format           string            `mapstructure:"format"`
-	TokenFile        string            `mapstructure:"token_file"`
-	BatchEvents      int               `mapstructure:"batch_events"`
-	BatchBytes       ByteSize          `mapstructure:"batch_bytes"`
-	Linger           time.Duration     `mapstructure:"linger"`
-	Concurrency      int               `mapstructure:"concurrency"`
-	Timeout          time.Duration     `mapstructure:"timeout"`
-	Compression      string            `mapstructure:"compression"`
-	CompressionLevel int               `mapstructure:"compression_level"`
-	CAFile           string            `mapstructure:"ca_file"`
-	TLSServerName    string            `mapstructure:"tls_server_name"`
-	DeadLetterFile   string            `mapstructure:"dead_letter_file"`
-	RetryInitial     time.Duration     `mapstructure:"retry_initial"`
-	RetryMax         time.Duration     `mapstructure:"retry_max"`
-	AuthRetry        time.Duration     `mapstructure:"auth_retry"`
-	Tags             map[string]string `mapstructure:"tags"`
-
-	// Token is read from TokenFile or SIEMSHIP_LOGSCALE_TOKEN, never from
-	// the YAML file or a flag.
-	Token string `mapstructure:"-"`
+// defaults returns the top-level defaults.
+func defaults() Config {
+	k := k8smeta.DefaultConfig()
+	k.Enabled = false // opt-in: it needs RBAC and an API server
+	return Config{
+		Log:            Log{Level: "info", Format: "auto"},
+		StateDir:       "/var/lib/siemship",
+		Listen:         ":9090",
+		StatusInterval: 30 * time.Second,
+		ShutdownGrace:  20 * time.Second,
+		BufferBytes:    16 << 20,
+		MemoryLimit:    40 << 20,
+		Kubernetes:     k,
+	}
 }
 
-// TokenEnv is the environment variable that may hold the ingest token.
-const TokenEnv = "SIEMSHIP_LOGSCALE_TOKEN"
+// Without sources or sinks in the file, these are configured, so that a
+// file (or environment) written for the first releases keeps working.
+var (
+	defaultSources = []string{TypeTetragon}
+	defaultSinks   = []string{TypeLogScale}
+)
 
-// defaults are every key with its default value. They double as the list of
-// known keys: a key in the file that is not here is a typo.
-var defaults = map[string]any{
-	"log.level":       "info",
-	"log.format":      "auto",
-	"state_dir":       "/var/lib/siemship",
-	"listen":          ":9090",
-	"status_interval": "30s",
-	"shutdown_grace":  "20s",
-	"buffer_bytes":    "16MiB",
-	"memory_limit":    "40MiB",
+var namePattern = regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 
-	"sources.tetragon.path":                "/var/run/cilium/tetragon/tetragon.log",
-	"sources.tetragon.max_line_bytes":      "1MiB",
-	"sources.tetragon.read_buffer_bytes":   "256KiB",
-	"sources.tetragon.poll_interval":       "250ms",
-	"sources.tetragon.max_backups":         5,
-	"sources.tetragon.start_at":            "oldest",
-	"sources.tetragon.checkpoint_interval": "1s",
-
-	"kubernetes.enabled":               false,
-	"kubernetes.node_name":             "",
-	"kubernetes.kubeconfig":            "",
-	"kubernetes.cluster_name":          "",
-	"kubernetes.pod_retention":         "2m",
-	"kubernetes.wait_for_pod":          "500ms",
-	"kubernetes.sync_timeout":          "10s",
-	"kubernetes.namespace_labels":      []string{"*"},
-	"kubernetes.pod_annotations":       []string{},
-	"kubernetes.namespace_annotations": []string{},
-	"kubernetes.node_labels": []string{
-		"topology.kubernetes.io/zone", "topology.kubernetes.io/region", "node.kubernetes.io/instance-type",
-	},
-	"kubernetes.groups.labels":          true,
-	"kubernetes.groups.annotations":     true,
-	"kubernetes.groups.service_account": true,
-	"kubernetes.groups.network":         true,
-	"kubernetes.groups.owners":          true,
-	"kubernetes.groups.qos":             true,
-	"kubernetes.groups.priority":        true,
-	"kubernetes.groups.creation":        true,
-	"kubernetes.groups.node":            true,
-
-	"sinks.logscale.url":               "",
-	"sinks.logscale.format":            "structured",
-	"sinks.logscale.token_file":        "",
-	"sinks.logscale.batch_events":      5000,
-	"sinks.logscale.batch_bytes":       "5MiB",
-	"sinks.logscale.linger":            "1s",
-	"sinks.logscale.concurrency":       2,
-	"sinks.logscale.timeout":           "30s",
-	"sinks.logscale.compression":       "gzip",
-	"sinks.logscale.compression_level": 1,
-	"sinks.logscale.ca_file":           "",
-	"sinks.logscale.tls_server_name":   "",
-	"sinks.logscale.dead_letter_file":  "",
-	"sinks.logscale.retry_initial":     "500ms",
-	"sinks.logscale.retry_max":         "30s",
-	"sinks.logscale.auth_retry":        "60s",
-	"sinks.logscale.tags":              map[string]string{},
+func checkName(section, name string) error {
+	if !namePattern.MatchString(name) {
+		return fmt.Errorf("%s.%s: a name must match [a-z][a-z0-9_]* (lower case, digits, _), so that SIEMSHIP_%s_<NAME>_* variables can set it",
+			section, name, upper(section))
+	}
+	return nil
 }
 
-// freeForm are keys whose value is a map with user-chosen keys.
-var freeForm = []string{"sinks.logscale.tags"}
+func knownType(section, typ string) error {
+	types := sourceTypes
+	if section == "sinks" {
+		types = sinkTypes
+	}
+	if !slices.Contains(types, typ) {
+		return fmt.Errorf("type %q is not a %s type (types: %v)", typ, section[:len(section)-1], types)
+	}
+	return nil
+}
+
+// Source returns the source named name, or nil.
+func (c *Config) Source(name string) *Source {
+	for i := range c.Sources {
+		if c.Sources[i].Name == name {
+			return &c.Sources[i]
+		}
+	}
+	return nil
+}
+
+// Sink returns the sink named name, or nil.
+func (c *Config) Sink(name string) *Sink {
+	for i := range c.Sinks {
+		if c.Sinks[i].Name == name {
+			return &c.Sinks[i]
+		}
+	}
+	return nil
+}

@@ -3,125 +3,101 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
-	"slices"
-	"strings"
-	"time"
+	"path/filepath"
+
+	"github.com/siemship/siemship/internal/bytesize"
+	"github.com/siemship/siemship/internal/validate"
 )
 
 // Validate checks every value and reports all problems at once, each naming
-// its key and the expected form.
-func (c *Config) Validate() error {
-	var errs []error
-	bad := func(key, want string, got any) {
-		errs = append(errs, fmt.Errorf("%s: %s, got %v", key, want, got))
-	}
-	oneOf := func(key, got string, allowed ...string) {
-		if !slices.Contains(allowed, got) {
-			bad(key, "must be one of "+strings.Join(allowed, ", "), fmt.Sprintf("%q", got))
-		}
-	}
-	positive := func(key string, d time.Duration) {
-		if d <= 0 {
-			bad(key, "must be a positive duration such as 500ms or 30s", d)
-		}
-	}
-	between := func(key string, n, lo, hi int64) {
-		if n < lo || n > hi {
-			bad(key, fmt.Sprintf("must be between %d and %d", lo, hi), n)
-		}
-	}
-
-	oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
-	oneOf("log.format", c.Log.Format, "auto", "json", "text")
+// its key and the expected form. It also fills what derives from other keys
+// (a sink's dead-letter file under state_dir). It returns warnings for
+// likely mistakes that are not errors.
+func (c *Config) Validate() ([]string, error) {
+	v := validate.New("")
+	v.OneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
+	v.OneOf("log.format", c.Log.Format, "auto", "json", "text")
 	if c.StateDir == "" {
-		bad("state_dir", "must name a writable directory", `""`)
+		v.Bad("state_dir", "must name a writable directory", `""`)
 	}
-	positive("status_interval", c.StatusInterval)
-	positive("shutdown_grace", c.ShutdownGrace)
+	v.Positive("status_interval", c.StatusInterval)
+	v.Positive("shutdown_grace", c.ShutdownGrace)
+	c.Kubernetes.Validate(v.Under("kubernetes."))
 
-	t := c.Sources.Tetragon
-	if t.Path == "" || !strings.HasSuffix(t.Path, ".log") {
-		bad("sources.tetragon.path", "must be the export file path ending in .log, e.g. /var/run/cilium/tetragon/tetragon.log", fmt.Sprintf("%q", t.Path))
-	}
-	between("sources.tetragon.max_line_bytes", int64(t.MaxLineBytes), 1<<10, 32<<20)
-	between("sources.tetragon.read_buffer_bytes", int64(t.ReadBufferBytes), 4<<10, 16<<20)
-	positive("sources.tetragon.poll_interval", t.PollInterval)
-	between("sources.tetragon.max_backups", int64(t.MaxBackups), 0, 1000)
-	oneOf("sources.tetragon.start_at", t.StartAt, "oldest", "end")
-	positive("sources.tetragon.checkpoint_interval", t.CheckpointInterval)
-
-	k := c.Kubernetes
-	if k.Enabled {
-		positive("kubernetes.pod_retention", k.PodRetention)
-		positive("kubernetes.sync_timeout", k.SyncTimeout)
-		if k.WaitForPod < 0 {
-			bad("kubernetes.wait_for_pod", "must not be negative", k.WaitForPod)
-		}
-		if k.NodeName == "" && os.Getenv("NODE_NAME") == "" {
-			bad("kubernetes.node_name", "must be set, or NODE_NAME (from the downward API) when kubernetes.enabled is true", `""`)
+	maxLine, maxRead, maxBatch := int64(0), int64(0), int64(0)
+	for _, s := range c.Sources {
+		sv := v.Under("sources." + s.Name + ".")
+		switch {
+		case s.Tetragon != nil:
+			s.Tetragon.Validate(sv)
+			maxLine = max(maxLine, int64(s.Tetragon.MaxLineBytes))
+			maxRead = max(maxRead, int64(s.Tetragon.ReadBufferBytes))
 		}
 	}
-
-	errs = append(errs, c.Sinks.LogScale.validate()...)
-
+	for _, s := range c.Sinks {
+		sv := v.Under("sinks." + s.Name + ".")
+		switch {
+		case s.LogScale != nil:
+			s.LogScale.Validate(sv)
+			c.defaultDeadLetter(&s.LogScale.DeadLetterPath, s.Name)
+			maxBatch = max(maxBatch, int64(s.LogScale.MaxBytes))
+		case s.HTTP != nil:
+			s.HTTP.Validate(sv)
+			c.defaultDeadLetter(&s.HTTP.DeadLetterPath, s.Name)
+			maxBatch = max(maxBatch, int64(s.HTTP.MaxBytes))
+		}
+	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 2*c.BufferBytes {
-		bad("memory_limit", "must be 0 (no limit) or at least twice buffer_bytes", c.MemoryLimit)
+		v.Bad("memory_limit", "must be 0 (no limit) or at least twice buffer_bytes", c.MemoryLimit)
 	}
-	need := int64(c.Sinks.LogScale.BatchBytes) + 2*(int64(t.MaxLineBytes)+int64(t.ReadBufferBytes))
-	if int64(c.BufferBytes) < need {
-		bad("buffer_bytes", fmt.Sprintf("must be at least batch_bytes + 2×(max_line_bytes + read_buffer_bytes) = %s", ByteSize(need)), c.BufferBytes)
+	// The byte budget must hold a full request of the largest sink plus the
+	// reader's working buffers, or reading could wait forever for room.
+	if need := maxBatch + 2*(maxLine+maxRead); int64(c.BufferBytes) < need {
+		v.Bad("buffer_bytes", fmt.Sprintf("must be at least batch_bytes + 2×(max_line_bytes + read_buffer_bytes) = %s", bytesize.Size(need)), c.BufferBytes)
 	}
-	return errors.Join(errs...)
+	warnings, rerr := c.validateRoutes()
+	return warnings, errors.Join(v.Err(), rerr)
 }
 
-func (l LogScale) validate() []error {
-	var errs []error
-	bad := func(key, want string, got any) {
-		errs = append(errs, fmt.Errorf("sinks.logscale.%s: %s, got %v", key, want, got))
+func (c *Config) defaultDeadLetter(path *string, sink string) {
+	if *path == "" {
+		*path = filepath.Join(c.StateDir, sink+"-dead-letter.ndjson")
 	}
-	if l.URL == "" {
-		bad("url", "must be set to your LogScale URL, e.g. https://cloud.community.humio.com", `""`)
-	} else if u, err := url.Parse(l.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		bad("url", "must be an http:// or https:// URL with a host", fmt.Sprintf("%q", l.URL))
-	}
-	if l.Format != "structured" && l.Format != "hec" {
-		bad("format", "must be structured or hec", fmt.Sprintf("%q", l.Format))
-	}
-	if l.Compression != "gzip" && l.Compression != "none" {
-		bad("compression", "must be gzip or none", fmt.Sprintf("%q", l.Compression))
-	}
-	if l.CompressionLevel < 1 || l.CompressionLevel > 9 {
-		bad("compression_level", "must be between 1 (fastest) and 9", l.CompressionLevel)
-	}
-	if l.BatchEvents < 1 || l.BatchEvents > 100000 {
-		bad("batch_events", "must be between 1 and 100000 (LogScale advises at most 5000)", l.BatchEvents)
-	}
-	if l.BatchBytes < 1<<10 || l.BatchBytes > 32<<20 {
-		bad("batch_bytes", "must be between 1KiB and 32MiB (LogScale's request limit)", l.BatchBytes)
-	}
-	if l.Concurrency < 1 || l.Concurrency > 64 {
-		bad("concurrency", "must be between 1 and 64", l.Concurrency)
-	}
-	for key, d := range map[string]time.Duration{"linger": l.Linger, "timeout": l.Timeout,
-		"retry_initial": l.RetryInitial, "retry_max": l.RetryMax, "auth_retry": l.AuthRetry} {
-		if d <= 0 {
-			bad(key, "must be a positive duration such as 1s", d)
+}
+
+// SecretEnv lists the environment variables the configured components may
+// read secrets from.
+func (c *Config) SecretEnv() []string {
+	var out []string
+	for _, s := range c.Sinks {
+		switch {
+		case s.LogScale != nil:
+			out = append(out, s.LogScale.TokenRef(s.Name).Env)
+			if s.Name == "logscale" {
+				out = append(out, "SIEMSHIP_LOGSCALE_TOKEN", "SIEMSHIP_SINKS_LOGSCALE_TOKEN")
+			}
+		case s.HTTP != nil:
+			out = append(out, s.HTTP.TokenRef(s.Name).Env)
 		}
 	}
-	if l.RetryMax < l.RetryInitial {
-		bad("retry_max", "must not be below retry_initial", l.RetryMax)
+	return out
+}
+
+// CheckStateDir checks that the state directory can be created and
+// written, as the agent will need to.
+func CheckStateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("state_dir %s cannot be created: %w", dir, err)
 	}
-	if l.CAFile != "" {
-		if _, err := os.Stat(l.CAFile); err != nil {
-			bad("ca_file", "must be a readable PEM file", err)
-		}
+	f, err := os.CreateTemp(dir, ".siemship-check-*")
+	if err != nil {
+		return fmt.Errorf("state_dir %s is not writable: %w", dir, err)
 	}
-	for k := range l.Tags {
-		if k == "source" || k == "event_type" {
-			bad("tags", "must not redefine the tags source and event_type that siemship sets", k)
-		}
+	name := f.Name()
+	f.Close()
+	if err := os.Remove(name); err != nil {
+		return fmt.Errorf("state_dir %s: remove test file: %w", dir, err)
 	}
-	return errs
+	return nil
 }

@@ -85,7 +85,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	if o.Verbose {
 		logOut = os.Stderr
 	}
-	a, err := agent.New(cfg, token, agent.NewLogger(cfg.Log, logOut))
+	a, err := agent.New(cfg, agent.NewLogger(cfg.Log, logOut))
 	if err != nil {
 		return err
 	}
@@ -108,7 +108,7 @@ func Run(ctx context.Context, o Options, w io.Writer) error {
 	err = progress(ctx, w, o, wr, rx, a, writeErr)
 	stopAgent()
 	wg.Wait()
-	st := a.Source().Stats()
+	st := a.Tetragon("tetragon").Stats()
 	fmt.Fprintf(w, "\nsummary\n  written by the Tetragon-like writer: %d events, %d rotations\n", wr.written.Load(), wr.rotations.Load())
 	fmt.Fprintf(w, "  read by siemship:                   %d\n  acknowledged by the receiver:       %d\n", st.EventsRead, st.EventsAcked)
 	fmt.Fprintf(w, "  stored by the receiver:             %d distinct (%d duplicates)\n", rx.distinct.Load(), rx.dups.Load())
@@ -139,8 +139,12 @@ sources:
 sinks:
   logscale:
     url: %s
+    token_file: %s
     retry_max: 2s
-`, filepath.Join(dir, "state"), filepath.Join(exportDir, "tetragon.log"), url)
+`, filepath.Join(dir, "state"), filepath.Join(exportDir, "tetragon.log"), url, filepath.Join(dir, "token"))
+	if err := os.WriteFile(filepath.Join(dir, "token"), []byte(token), 0o600); err != nil {
+		return nil, err
+	}
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		return nil, err
 	}
@@ -167,7 +171,7 @@ func progress(ctx context.Context, w io.Writer, o Options, wr *writer, rx *recei
 			settled = time.Now()
 		case <-tick.C:
 		}
-		st := a.Source().Stats()
+		st := a.Tetragon("tetragon").Stats()
 		fmt.Fprintf(w, "written %7d  read %7d  acked %7d  received %7d  rotations %4d  lag %8d B\n",
 			wr.written.Load(), st.EventsRead, st.EventsAcked, rx.distinct.Load(), wr.rotations.Load(), st.LagBytes)
 		if !writing && rx.distinct.Load() >= wr.written.Load() {

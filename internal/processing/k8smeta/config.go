@@ -31,50 +31,56 @@ package k8smeta
 
 import (
 	"errors"
+
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/siemship/siemship/internal/validate"
 )
 
 // Config selects what the enricher adds and where it gets it from.
 type Config struct {
-	Enabled bool
+	Enabled bool `mapstructure:"enabled"`
 	// NodeName scopes the pod informer; empty means the NODE_NAME variable
 	// (set from the downward API).
-	NodeName string
+	NodeName string `mapstructure:"node_name"`
 	// Kubeconfig is a kubeconfig file path; empty means in-cluster config.
-	Kubeconfig string
+	Kubeconfig string `mapstructure:"kubeconfig"`
 	// ClusterName is added as k8s.cluster when not empty.
-	ClusterName string
+	ClusterName string `mapstructure:"cluster_name"`
 	// PodRetention is how long a deleted pod's metadata stays usable for
 	// late events (Tetragon's event cache retries for up to ~30 s).
-	PodRetention time.Duration
+	PodRetention time.Duration `mapstructure:"pod_retention"`
 	// WaitForPod bounds, per batch, how long Enrich waits for pods that are
 	// not in the cache yet. Zero means do not wait.
-	WaitForPod time.Duration
+	WaitForPod time.Duration `mapstructure:"wait_for_pod"`
+	// SyncTimeout is how long processing waits at start for the first cache
+	// sync, so that start-up events are enriched.
+	SyncTimeout time.Duration `mapstructure:"sync_timeout"`
 
 	// Allowlists of keys. An entry matches a key exactly, or, when it ends in
 	// "*", every key with that prefix ("*" alone matches every key).
-	NamespaceLabels      []string
-	PodAnnotations       []string
-	NamespaceAnnotations []string
-	NodeLabels           []string
+	NamespaceLabels      []string `mapstructure:"namespace_labels"`
+	PodAnnotations       []string `mapstructure:"pod_annotations"`
+	NamespaceAnnotations []string `mapstructure:"namespace_annotations"`
+	NodeLabels           []string `mapstructure:"node_labels"`
 
-	Groups Groups
+	Groups Groups `mapstructure:"groups"`
 }
 
 // Groups switches groups of added fields on or off. The pod's namespace,
 // name and uid are always added when an event matched a pod.
 type Groups struct {
-	Labels         bool // namespace labels; pod labels when the event had no pod block
-	Annotations    bool // allowlisted pod and namespace annotations
-	ServiceAccount bool
-	Network        bool // pod IPs, host IP, hostNetwork
-	Owners         bool // owner chain and top-level workload
-	QoS            bool
-	Priority       bool // priority class name and value
-	Creation       bool // pod creation time
-	Node           bool // node name and allowlisted node labels
+	Labels         bool `mapstructure:"labels"`      // namespace labels; pod labels when the event had no pod block
+	Annotations    bool `mapstructure:"annotations"` // allowlisted pod and namespace annotations
+	ServiceAccount bool `mapstructure:"service_account"`
+	Network        bool `mapstructure:"network"` // pod IPs, host IP, hostNetwork
+	Owners         bool `mapstructure:"owners"`  // owner chain and top-level workload
+	QoS            bool `mapstructure:"qos"`
+	Priority       bool `mapstructure:"priority"` // priority class name and value
+	Creation       bool `mapstructure:"creation"` // pod creation time
+	Node           bool `mapstructure:"node"`     // node name and allowlisted node labels
 }
 
 // DefaultConfig returns the defaults: every group on, all namespace labels,
@@ -84,6 +90,7 @@ func DefaultConfig() Config {
 		Enabled:         true,
 		PodRetention:    2 * time.Minute,
 		WaitForPod:      500 * time.Millisecond,
+		SyncTimeout:     10 * time.Second,
 		NamespaceLabels: []string{"*"},
 		NodeLabels: []string{
 			"topology.kubernetes.io/zone",
@@ -103,6 +110,27 @@ func (c Config) nodeName() string {
 		return c.NodeName
 	}
 	return os.Getenv("NODE_NAME")
+}
+
+// Validate records the problems of c's keys (only when enabled: the
+// defaults of a switched-off enricher are never used).
+func (c *Config) Validate(v *validate.Errors) {
+	if !c.Enabled {
+		return
+	}
+	v.Positive("pod_retention", c.PodRetention)
+	v.Positive("sync_timeout", c.SyncTimeout)
+	if c.WaitForPod < 0 {
+		v.Bad("wait_for_pod", "must not be negative", c.WaitForPod)
+	}
+	if c.nodeName() == "" {
+		v.Bad("node_name", "must be set, or NODE_NAME (from the downward API) when kubernetes.enabled is true", `""`)
+	}
+	if c.Kubeconfig != "" {
+		if _, err := os.Stat(c.Kubeconfig); err != nil {
+			v.Bad("kubeconfig", "must be a readable kubeconfig file (empty: the in-cluster service account)", err)
+		}
+	}
 }
 
 func (c Config) validate() error {

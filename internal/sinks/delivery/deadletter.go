@@ -31,11 +31,11 @@ type deadLetter struct {
 	sink     []byte // JSON-quoted sink name
 	m        *metrics
 
-	mu       sync.Mutex
-	f        *os.File
-	size     int64
-	buf      []byte
-	rotated  bool // a rotation discarded older dead letters
+	mu      sync.Mutex
+	f       *os.File
+	size    int64
+	buf     []byte
+	rotated bool // a rotation discarded older dead letters
 }
 
 func newDeadLetter(path string, maxBytes int64, sink string, m *metrics) *deadLetter {

@@ -197,7 +197,7 @@ func TestHeaders(t *testing.T) {
 	got.Lock()
 	defer got.Unlock()
 	if got.auth != "Key "+key || got.extra != "t1" || got.enc != "gzip" || got.ctype != "application/x-ndjson" {
-		t.Errorf("headers %+v", got)
+		t.Errorf("headers %q %q %q %q", got.auth, got.extra, got.enc, got.ctype)
 	}
 	if cfg.Compression != delivery.CompressionGzip {
 		t.Fatal("gzip is not the default")

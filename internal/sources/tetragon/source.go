@@ -20,25 +20,6 @@ import (
 	"github.com/siemship/siemship/internal/event"
 )
 
-// Config of the Tetragon source.
-type Config struct {
-	// Path of the live export file; backups are found next to it.
-	Path string
-	// MaxLineBytes caps a line; longer ones are shipped truncated and flagged.
-	MaxLineBytes int
-	// ReadBufferBytes is the size of one read buffer (and so of the largest batch the source emits).
-	ReadBufferBytes int
-	// PollInterval bounds how long a change goes unnoticed without file notifications.
-	PollInterval time.Duration
-	// MaxBackups is Tetragon's --export-file-max-backups, for the "rotations before loss" gauge.
-	MaxBackups int
-	// StartAt applies when there is no checkpoint: "oldest" reads every file on
-	// disk, "end" starts after the last complete line of the live file.
-	StartAt string
-	// CheckpointInterval is how often the committed position is persisted.
-	CheckpointInterval time.Duration
-}
-
 // Name is the source's name in tags, metrics and the checkpoint file.
 const Name = "tetragon"
 

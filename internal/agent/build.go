@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/siemship/siemship/internal/checkpoints"
+	"github.com/siemship/siemship/internal/config"
+	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/pipeline"
+	"github.com/siemship/siemship/internal/processing/tetragonparse"
+	"github.com/siemship/siemship/internal/secret"
+	"github.com/siemship/siemship/internal/sinks/httpingest"
+	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sources/tetragon"
+	"github.com/siemship/siemship/internal/version"
+)
+
+// buildSource builds a source and its processing.
+func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *semaphore.Weighted, enrichMu *sync.Mutex) (pipeline.Input, error) {
+	log := a.log.With("source", s.Name)
+	reg := prometheus.WrapRegistererWith(prometheus.Labels{"source": s.Name}, a.reg)
+	switch {
+	case s.Tetragon != nil:
+		src := tetragon.New(*s.Tetragon, store, budget, a.reg, log)
+		parser := tetragonparse.New(reg, log)
+		return pipeline.Input{Name: s.Name, Source: src, Process: a.tetragonProcessing(parser, enrichMu)}, nil
+	}
+	return pipeline.Input{}, fmt.Errorf("type %q cannot be built", s.Type)
+}
+
+// tetragonProcessing parses each batch and, when configured, adds
+// Kubernetes metadata; before the first batch it waits (bounded) for the
+// metadata caches so that start-up events are enriched.
+func (a *Agent) tetragonProcessing(parser *tetragonparse.Parser, enrichMu *sync.Mutex) func(context.Context, *event.Batch) {
+	var synced sync.Once
+	return func(ctx context.Context, b *event.Batch) {
+		parser.Parse(b)
+		if a.enricher == nil {
+			return
+		}
+		synced.Do(func() {
+			if !a.enricher.WaitSynced(ctx, a.cfg.Kubernetes.SyncTimeout) {
+				a.log.Warn("kubernetes metadata not synced yet, shipping events with a k8s.miss marker until it is",
+					"waited", a.cfg.Kubernetes.SyncTimeout.String())
+			}
+		})
+		enrichMu.Lock()
+		defer enrichMu.Unlock()
+		a.enricher.Enrich(b)
+	}
+}
+
+// BuildSink builds a sink, reading its secrets; `siemship check` verifies
+// with exactly what the agent will use. log gets the sink's name added.
+func BuildSink(s config.Sink, reg prometheus.Registerer, log *slog.Logger) (pipeline.Sink, error) {
+	log = log.With("sink", s.Name)
+	switch {
+	case s.LogScale != nil:
+		c := *s.LogScale
+		tok, err := readSecret(c.TokenRef(s.Name))
+		if err != nil {
+			return nil, err
+		}
+		c.Token, c.Version = tok, version.Version
+		return logscale.New(c, s.Name, reg, log)
+	case s.HTTP != nil:
+		c := *s.HTTP
+		tok, err := readSecret(c.TokenRef(s.Name))
+		if err != nil {
+			return nil, err
+		}
+		c.Token, c.Version = tok, version.Version
+		return httpingest.New(c, s.Name, reg, log)
+	}
+	return nil, fmt.Errorf("type %q cannot be built", s.Type)
+}
+
+func readSecret(ref secret.Ref) (secret.Secret, error) {
+	tok, _, err := ref.Read()
+	return tok, err
+}
+
+// SecretSource says where the secret of a sink comes from, for `check`
+// ("file /etc/…" or "environment variable …"), or why it cannot be read.
+func SecretSource(s config.Sink) (string, error) {
+	var ref secret.Ref
+	switch {
+	case s.LogScale != nil:
+		ref = s.LogScale.TokenRef(s.Name)
+	case s.HTTP != nil:
+		ref = s.HTTP.TokenRef(s.Name)
+	default:
+		return "", nil
+	}
+	_, from, err := ref.Read()
+	return from, err
+}
+
+// redactedURL keeps scheme and host of a URL whose path may be secret
+// (ingest URLs often embed an integration id).
+func redactedURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "[unparsable URL]"
+	}
+	if u.Path != "" && u.Path != "/" {
+		u.Path = "/…"
+	}
+	u.RawQuery, u.User = "", nil
+	return u.String()
+}
