@@ -113,7 +113,12 @@ func (s *Selector) labelsMatch(ev *event.Event, proc gjson.Result) bool {
 	return false
 }
 
+// anyGlob reports whether s matches one of pats; an absent field ("")
+// matches nothing, so {namespaces: ["*"]} selects events of pods only.
 func anyGlob(pats []string, s string) bool {
+	if s == "" {
+		return false
+	}
 	for _, p := range pats {
 		if glob(p, s) {
 			return true
