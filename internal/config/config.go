@@ -13,6 +13,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"reflect"
 	"regexp"
 	"slices"
 	"time"
@@ -174,4 +176,47 @@ func (c *Config) Sink(name string) *Sink {
 		}
 	}
 	return nil
+}
+
+// Keys lists every key the loader accepts, with <name> standing for a
+// component's name ("sinks.<name>.url"), each once; for the tests that hold
+// the README and the chart to the code.
+func Keys() []string {
+	set := map[string]bool{"routes": true}
+	for _, f := range fieldsOf(reflect.TypeFor[Config]()) {
+		set[f.key] = true
+	}
+	for _, typ := range sourceTypes {
+		_, opts := newSource("x", typ)
+		set["sources.<name>.type"] = true
+		for _, f := range fieldsOf(reflect.TypeOf(opts).Elem()) {
+			set["sources.<name>."+f.key] = true
+		}
+	}
+	for _, typ := range sinkTypes {
+		_, opts := newSink("x", typ)
+		set["sinks.<name>.type"] = true
+		for _, f := range fieldsOf(reflect.TypeOf(opts).Elem()) {
+			set["sinks.<name>."+f.key] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set))
+}
+
+// TypeKeys lists the keys of one component type, relative to the component.
+func TypeKeys(section, typ string) []string {
+	var opts any
+	if section == "sources" {
+		_, opts = newSource("x", typ)
+	} else {
+		_, opts = newSink("x", typ)
+	}
+	if opts == nil {
+		return nil
+	}
+	var keys []string
+	for _, f := range fieldsOf(reflect.TypeOf(opts).Elem()) {
+		keys = append(keys, f.key)
+	}
+	return keys
 }

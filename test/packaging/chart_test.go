@@ -199,8 +199,8 @@ func TestExportDirectory(t *testing.T) {
 			}
 		}
 		cfg := agentConfig(t, docs)
-		if filepath.Dir(cfg.Sources.Tetragon.Path) != tc.dir {
-			t.Errorf("%v: agent reads %s, want a file in %s", tc.args, cfg.Sources.Tetragon.Path, tc.dir)
+		if p := cfg.Source("tetragon").Tetragon.Path; filepath.Dir(p) != tc.dir {
+			t.Errorf("%v: agent reads %s, want a file in %s", tc.args, p, tc.dir)
 		}
 	}
 }
@@ -212,7 +212,7 @@ func agentConfig(t *testing.T, docs []doc) *config.Config {
 	var cm corev1.ConfigMap
 	decodeStrict(t, find(t, docs, "ConfigMap"), &cm)
 	path := writeTemp(t, "config.yaml", cm.Data["config.yaml"])
-	t.Setenv(config.TokenEnv, "test-ingest-token")
+	t.Setenv("SIEMSHIP_LOGSCALE_TOKEN", "test-ingest-token")
 	t.Setenv("NODE_NAME", "node-1")
 	cfg, _, err := config.Load(path, nil)
 	if err != nil {
@@ -221,19 +221,24 @@ func agentConfig(t *testing.T, docs []doc) *config.Config {
 	return cfg
 }
 
-// leafKeys lists the configuration keys of the agent's Config type.
-func leafKeys(typ reflect.Type, prefix string) []string {
+// configKeys lists the keys the ConfigMap must hold: every key the agent
+// accepts, for the source tetragon and the sink logscale.
+func configKeys() []string {
 	var keys []string
-	for f := range typ.Fields() {
-		tag := f.Tag.Get("mapstructure")
-		if tag == "" || tag == "-" {
-			continue
+	for _, k := range config.Keys() {
+		switch {
+		case k == "routes", strings.HasSuffix(k, ".<name>.type"):
+			// Optional: no routes means every source to every sink; types are implied by the names.
+		case strings.HasPrefix(k, "sources.<name>."):
+			keys = append(keys, "sources.tetragon."+strings.TrimPrefix(k, "sources.<name>."))
+		case strings.HasPrefix(k, "sinks.<name>."):
+			rest := strings.TrimPrefix(k, "sinks.<name>.")
+			if slices.Contains(config.TypeKeys("sinks", "logscale"), rest) {
+				keys = append(keys, "sinks.logscale."+rest)
+			}
+		default:
+			keys = append(keys, k)
 		}
-		if f.Type.Kind() == reflect.Struct && f.Type.NumField() > 0 && f.Type.PkgPath() != "time" {
-			keys = append(keys, leafKeys(f.Type, prefix+tag+".")...)
-			continue
-		}
-		keys = append(keys, prefix+tag)
 	}
 	return keys
 }
@@ -266,7 +271,7 @@ func TestConfigMapIsTheAgentsConfiguration(t *testing.T) {
 			if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &tree); err != nil {
 				t.Fatal(err)
 			}
-			for _, key := range leafKeys(reflect.TypeFor[config.Config](), "") {
+			for _, key := range configKeys() {
 				if !hasKey(tree, key) {
 					t.Errorf("the ConfigMap lacks the key %s", key)
 				}
@@ -278,8 +283,8 @@ func TestConfigMapIsTheAgentsConfiguration(t *testing.T) {
 			for _, m := range c.VolumeMounts {
 				mounts[m.Name] = m.MountPath
 			}
-			if filepath.Dir(cfg.Sources.Tetragon.Path) != mounts["tetragon-export"] {
-				t.Errorf("agent reads %s; export directory mounted at %s", cfg.Sources.Tetragon.Path, mounts["tetragon-export"])
+			if p := cfg.Source("tetragon").Tetragon.Path; filepath.Dir(p) != mounts["tetragon-export"] {
+				t.Errorf("agent reads %s; export directory mounted at %s", p, mounts["tetragon-export"])
 			}
 			if cfg.StateDir != mounts["state"] {
 				t.Errorf("state_dir %s; state mounted at %s", cfg.StateDir, mounts["state"])
@@ -290,8 +295,8 @@ func TestConfigMapIsTheAgentsConfiguration(t *testing.T) {
 					secretKey = v.Secret.Items[0].Path
 				}
 			}
-			if cfg.Sinks.LogScale.TokenFile != filepath.Join(mounts["logscale-token"], secretKey) {
-				t.Errorf("token_file %s; secret key %s mounted at %s", cfg.Sinks.LogScale.TokenFile, secretKey, mounts["logscale-token"])
+			if tf := cfg.Sink("logscale").LogScale.TokenFile; tf != filepath.Join(mounts["logscale-token"], secretKey) {
+				t.Errorf("token_file %s; secret key %s mounted at %s", tf, secretKey, mounts["logscale-token"])
 			}
 			if cfg.Listen != ":"+strconv.Itoa(int(c.Ports[0].ContainerPort)) {
 				t.Errorf("listen %s; container port %d", cfg.Listen, c.Ports[0].ContainerPort)
@@ -435,7 +440,7 @@ func TestClusterRoleIsTheProvenFile(t *testing.T) {
 
 func TestAllOptionsRender(t *testing.T) {
 	docs := render(t, "kube-system", "-f", allOptions)
-	want := []string{"ConfigMap", "DaemonSet", "PodMonitor", "Secret", "Service", "ServiceMonitor"}
+	want := []string{"ConfigMap", "DaemonSet", "PodMonitor", "Secret", "Secret", "Service", "ServiceMonitor"} // the LogScale token and the taegis one
 	if got := kinds(docs); !slices.Equal(got, want) {
 		t.Fatalf("kinds %v, want %v", got, want)
 	}
@@ -493,6 +498,85 @@ func TestAllOptionsRender(t *testing.T) {
 			if labels[k] != v {
 				t.Errorf("%s selects %s=%s, which its target lacks", kind, k, v)
 			}
+		}
+	}
+}
+
+// Any number of sinks, each with its token from an existing or a
+// chart-created Secret, and routes: the rendered configuration is what the
+// agent accepts (its own loader, as `siemship check --config-only` runs it),
+// and each token file is where the pod mounts that sink's Secret.
+func TestChartSinksAndRoutes(t *testing.T) {
+	values := writeTemp(t, "sinks.yaml", `config:
+  sinks:
+    taegis:
+      type: http
+      url: https://ingest.example.com/v1/abc
+      batch_bytes: 2MiB
+    backup:
+      type: logscale
+      url: https://cloud.us.humio.com
+  routes:
+    - from: tetragon
+      to: [logscale, backup]
+    - from: tetragon
+      to: [taegis]
+      include: {event_types: [process_kprobe]}
+      exclude: {namespaces: ["kube-*"]}
+sinkSecrets:
+  taegis:
+    existingSecret: taegis-key
+    secretKey: key
+  backup:
+    createSecret: true
+    token: backup-token-value
+`)
+	docs := render(t, "kube-system", "-f", values)
+	t.Setenv("SIEMSHIP_SINKS_BACKUP_TOKEN", "x")
+	cfg := agentConfig(t, docs)
+	if len(cfg.Sinks) != 3 || len(cfg.Routes) != 2 || cfg.Sink("taegis").HTTP == nil || cfg.Sink("backup").LogScale == nil {
+		t.Fatalf("sinks %+v routes %+v", cfg.Sinks, cfg.Routes)
+	}
+	ds := daemonSet(t, docs)
+	mounts := map[string]string{}
+	for _, m := range ds.Spec.Template.Spec.Containers[0].VolumeMounts {
+		mounts[m.Name] = m.MountPath
+	}
+	secrets := map[string]string{}
+	for _, v := range ds.Spec.Template.Spec.Volumes {
+		if v.Secret != nil {
+			secrets[v.Name] = v.Secret.SecretName + "/" + v.Secret.Items[0].Path
+		}
+	}
+	if got := cfg.Sink("taegis").HTTP.TokenFile; got != mounts["sink-taegis-token"]+"/key" || secrets["sink-taegis-token"] != "taegis-key/key" {
+		t.Errorf("taegis token_file %s, mounts %v, secrets %v", got, mounts, secrets)
+	}
+	if got := cfg.Sink("backup").LogScale.TokenFile; got != mounts["sink-backup-token"]+"/token" || secrets["sink-backup-token"] != "siemship-backup/token" {
+		t.Errorf("backup token_file %s, mounts %v, secrets %v", got, mounts, secrets)
+	}
+	var created int
+	for _, d := range docs {
+		if d.Kind == "Secret" && strings.Contains(d.Text, "backup-token-value") {
+			created++
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d Secrets hold the backup token, want the chart-created one", created)
+	}
+	var cm corev1.ConfigMap
+	decodeStrict(t, find(t, docs, "ConfigMap"), &cm)
+	if strings.Contains(cm.Data["config.yaml"], "backup-token-value") {
+		t.Error("a token reached the ConfigMap")
+	}
+	for _, tc := range []struct{ set, want string }{
+		{"config.sinks.taegis.type=kafka", "/config/sinks/taegis"},
+		{"config.sinks.Taegis.type=http", "Taegis"},
+		{"config.routes[0].form=tetragon", "form"},
+		{"sinkSecrets.taegis.secretkey=x", "secretkey"},
+	} {
+		_, errOut, err := tryRun(helmBin(t), "template", "siemship", chartDir, "-f", values, "--set", tc.set)
+		if err == nil || !strings.Contains(errOut, tc.want) {
+			t.Errorf("--set %s: err %v, want a schema error naming %q:\n%s", tc.set, err, tc.want, errOut)
 		}
 	}
 }

@@ -7,6 +7,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/siemship/siemship/internal/config"
 )
 
 // agentSource returns the text of the agent's Go code (tests excluded).
@@ -73,5 +77,74 @@ func TestTroubleshootingQuotesRealMessages(t *testing.T) {
 	}
 	if rows < 6 || phrases < 10 {
 		t.Fatalf("%d rows, %d quoted phrases: the table was not read", rows, phrases)
+	}
+}
+
+// The README's configuration reference documents exactly the keys the
+// agent accepts: a key added to a component's Config without a row, or a
+// row for a key that no longer exists, fails here.
+func TestConfigurationReferenceIsComplete(t *testing.T) {
+	readme, err := os.ReadFile(repoPath("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## Configuration reference\n")
+	if !ok {
+		t.Fatal("README has no Configuration reference section")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	documented := map[string]bool{}
+	row := regexp.MustCompile("^\\| `([^`]+)`(?: … `([^`]+)`)? \\|")
+	for line := range strings.SplitSeq(section, "\n") {
+		m := row.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		documented[m[1]] = true
+		if m[2] != "" { // a range of rows: "groups.labels … groups.node" and every group between
+			prefix := m[1][:strings.LastIndexByte(m[1], '.')+1]
+			for _, k := range config.Keys() {
+				if strings.HasPrefix(k, prefix) {
+					documented[k] = true
+				}
+			}
+		}
+	}
+	for _, k := range config.Keys() {
+		if !documented[k] {
+			t.Errorf("the configuration reference has no row for %s", k)
+		}
+		delete(documented, k)
+	}
+	for k := range documented {
+		t.Errorf("the configuration reference documents %s, which the agent does not accept", k)
+	}
+}
+
+// Every YAML example of the README that is an agent configuration loads
+// unchanged.
+func TestReadmeConfigExamplesLoad(t *testing.T) {
+	readme, err := os.ReadFile(repoPath("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
+	loaded := 0
+	for _, b := range blocks {
+		var tree map[string]any
+		if yaml.Unmarshal([]byte(b[1]), &tree) != nil || tree["sinks"] == nil && tree["sources"] == nil {
+			continue // not an agent configuration (Helm values, manifests)
+		}
+		if _, ok := tree["config"]; ok {
+			continue
+		}
+		t.Setenv("SIEMSHIP_STATE_DIR", t.TempDir())
+		if _, _, err := config.Load(writeTemp(t, "example.yaml", b[1]), nil); err != nil {
+			t.Errorf("README example does not load: %v\n%s", err, b[1])
+		}
+		loaded++
+	}
+	if loaded == 0 {
+		t.Fatal("no configuration example found in the README")
 	}
 }

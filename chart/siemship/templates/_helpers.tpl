@@ -68,3 +68,18 @@ app.kubernetes.io/part-of: siemship
 {{- define "siemship.configDir" -}}/etc/siemship/config{{- end -}}
 {{- define "siemship.secretDir" -}}/etc/siemship/secret{{- end -}}
 {{- define "siemship.stateDir" -}}/var/lib/siemship{{- end -}}
+
+{{/* Directory of the token of sink NAME (not logscale). */}}
+{{- define "siemship.sinkSecretDir" -}}/etc/siemship/sinks/{{ . }}{{- end -}}
+
+{{/* Secret of sink NAME: the chart's own when createSecret, else existingSecret. Call with (list $ NAME). */}}
+{{- define "siemship.sinkSecretName" -}}
+{{- $root := index . 0 -}}
+{{- $name := index . 1 -}}
+{{- $sec := index $root.Values.sinkSecrets $name -}}
+{{- if $sec.createSecret -}}
+{{- printf "%s-%s" (include "siemship.fullname" $root) ($name | replace "_" "-") -}}
+{{- else -}}
+{{- required (printf "sinkSecrets.%s.existingSecret is required (or createSecret: true with token)" $name) $sec.existingSecret -}}
+{{- end -}}
+{{- end -}}
