@@ -14,13 +14,15 @@ const (
 	enriched = `{"process_exit":{"process":{"binary":"/bin/true"}},"k8s":{"pod":{"namespace":"dev-a","labels":{"team":"red"}}}}`
 )
 
-func ev(raw, typ string) *event.Event { return &event.Event{Raw: []byte(raw), Type: typ, Size: len(raw)} }
+func ev(raw, typ string) *event.Event {
+	return &event.Event{Raw: []byte(raw), Type: typ, Size: len(raw)}
+}
 
 func TestFilters(t *testing.T) {
 	events := map[string]*event.Event{
 		"execKube": ev(execKube, "process_exec"), "execShop": ev(execShop, "process_exec"),
 		"kprobe": ev(kprobe, "process_kprobe"), "hostExec": ev(hostExec, "process_exec"),
-		"enriched": ev(enriched, "process_exit"),
+		"enriched":  ev(enriched, "process_exit"),
 		"truncated": {Raw: []byte(`{"process_exec":{"pro`), Type: "process_exec", Flags: event.Truncated},
 	}
 	cases := []struct {
