@@ -136,3 +136,13 @@ sinks:
 		}
 	}
 }
+
+func TestVersionFlag(t *testing.T) {
+	var out bytes.Buffer
+	root := newRoot()
+	root.SetOut(&out)
+	root.SetArgs([]string{"--version"})
+	if err := root.ExecuteContext(context.Background()); err != nil || !strings.HasPrefix(out.String(), "siemship ") {
+		t.Fatalf("--version: %v %q", err, out.String())
+	}
+}

@@ -29,10 +29,12 @@ func Execute() int {
 func newRoot() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "siemship",
-		Short:         "Ship Tetragon security events to Falcon LogScale without losing any",
+		Short:         "Ship security events to SIEMs without losing any",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Version:       version.Version,
 	}
+	root.SetVersionTemplate("siemship {{.Version}}\n")
 	root.AddCommand(newRunCmd(), newCheckCmd(), newVersionCmd(), newDemoCmd(), emulator.NewCommand(), newLogScaleCmd())
 	return root
 }

@@ -186,7 +186,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
 	if err := srv.Shutdown(shutCtx); err != nil {
-		s.log.Warn("in-flight requests aborted after the shutdown grace period", "grace", s.grace)
+		s.log.Warn("in-flight requests aborted after the shutdown grace period", "grace", s.grace.String())
 		cancelBase()
 		_ = srv.Close()
 	}
