@@ -87,4 +87,3 @@ func grep(text, prefix string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
