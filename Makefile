@@ -41,6 +41,7 @@ FUZZ_TARGETS := \
 	FuzzLines:./internal/sources/tetragon/ \
 	FuzzStructuredBody:./internal/emulators/logscale/ \
 	FuzzHECBody:./internal/emulators/logscale/ \
+	FuzzJavaTime:./internal/emulators/logscale/ \
 	FuzzJSONString:./internal/sinks/logscale/ \
 	FuzzParseRetryAfter:./internal/sinks/logscale/ \
 	FuzzScanEvent:./internal/processing/k8smeta/ \
