@@ -1,11 +1,15 @@
 # syntax=docker/dockerfile:1
-# siemship's image: a static Go binary on distroless/static (CA certificates,
-# tzdata, no shell). Built for amd64 and arm64 from any build platform:
+# siemship's image with Docker, an alternative to `make image` (which builds
+# the same image without Docker or a base image, see hack/image.sh): a
+# static Go binary on distroless/static (CA certificates, tzdata, no shell).
+# Built for amd64 and arm64 from any build platform:
 #   docker buildx build --platform linux/amd64,linux/arm64 -t siemship:dev .
-# or `make image` (the local platform only).
+# or `make docker-image` (the local platform only).
 #
-# The DaemonSet runs it as uid 0 with every capability dropped: Tetragon's
-# export file is root-owned 0600, and uid 0 reads it with the owner bit alone.
+# The image's user is distroless' unprivileged 65532, as in `make image`; the
+# DaemonSet asks for uid 0 (runAsUser: 0) with every capability dropped:
+# Tetragon's export file is root-owned 0600, and uid 0 reads it with the
+# owner bit alone.
 
 ARG GO_VERSION=1.26
 
@@ -42,9 +46,10 @@ LABEL org.opencontainers.image.title="siemship" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.vendor="siemship"
 COPY --from=build /out/siemship /usr/local/bin/siemship
-# uid 0 is required to read Tetragon's 0600 export file; the pod drops every
-# capability and mounts the root filesystem read-only.
-USER 0:0
+# Not root unless the pod asks (the chart's DaemonSet does, to read
+# Tetragon's 0600 export file; it drops every capability and mounts the root
+# filesystem read-only).
+USER 65532:65532
 EXPOSE 9090
 ENTRYPOINT ["/usr/local/bin/siemship"]
 CMD ["run"]

@@ -22,8 +22,9 @@ demo: build
 test: lint unit fuzz
 
 lint:
-	@out=$$(gofmt -l cmd internal test logscale); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	@out=$$(gofmt -l cmd internal test logscale tools/image); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd tools/image && $(GO) vet ./...
 
 # etcd (Debian) and kube-apiserver/kubectl (built from k8s.io/kubernetes in
 # tools/kube) for the integration tests; built once into .cache/tools.
@@ -32,6 +33,7 @@ kube-tools:
 
 unit: kube-tools
 	$(GO) test -race -count=1 -timeout 45m ./...
+	cd tools/image && $(GO) test -race -count=1 ./...
 
 # Each fuzz target runs briefly; `make fuzz FUZZTIME=10m` for a longer hunt.
 FUZZ_TARGETS := \
@@ -39,6 +41,7 @@ FUZZ_TARGETS := \
 	FuzzLines:./internal/sources/tetragon/ \
 	FuzzStructuredBody:./internal/emulators/logscale/ \
 	FuzzHECBody:./internal/emulators/logscale/ \
+	FuzzJavaTime:./internal/emulators/logscale/ \
 	FuzzJSONString:./internal/jsonstr/ \
 	FuzzParseRetryAfter:./internal/sinks/delivery/ \
 	FuzzScanEvent:./internal/processing/k8smeta/ \
@@ -64,21 +67,24 @@ clean:
 
 # --- Packaging: image, manifests, kind demo, LogScale package -------------
 
-.PHONY: image manifests kind-demo logscale-package
+.PHONY: image image-push docker-image manifests kind-demo logscale-package
 
 IMAGE ?= siemship:dev
+IMAGE_DIR := bin/image
 
-## image: the container image with Docker; without a Docker engine, the image's static binaries (amd64, arm64) in bin/
+## image: the multi-arch (linux/amd64, linux/arm64) OCI image without Docker: bin/image/oci (layout) and bin/image/siemship.tar
 image:
-	@if command -v docker >/dev/null 2>&1 && docker info >/dev/null 2>&1; then \
-		docker build -t $(IMAGE) --build-arg VERSION=$(VERSION) \
-			--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
-			--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) . ; \
-	else \
-		echo "no Docker engine: building the image's binaries only (bin/linux-amd64, bin/linux-arm64)"; \
-		bash hack/build-static.sh bin/linux-amd64/siemship amd64 $(VERSION) && \
-		bash hack/build-static.sh bin/linux-arm64/siemship arm64 $(VERSION); \
-	fi
+	bash hack/image.sh $(IMAGE_DIR) $(VERSION) $(IMAGE)
+
+## image-push: build the image and push it as IMAGE=registry/name:tag (credentials of docker login / the default keychain)
+image-push: image
+	cd tools/image && $(GO) run . push -layout $(CURDIR)/$(IMAGE_DIR)/oci $(IMAGE)
+
+## docker-image: the same image with Docker and the Dockerfile (buildx for both platforms)
+docker-image:
+	docker build -t $(IMAGE) --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) \
+		--build-arg CREATED=$$(date -u +%Y-%m-%dT%H:%M:%SZ) .
 
 ## manifests: render manifests/ from chart/siemship (a test fails when they differ)
 manifests:

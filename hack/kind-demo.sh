@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # kind-demo.sh (`make kind-demo`): siemship end to end on a local kind cluster.
 #
-# Needs Docker, kind, kubectl, helm and internet access. It creates a kind
-# cluster with three workers and no default CNI, installs Cilium and Tetragon
-# (with the JSON export siemship reads), applies tracingpolicies/, builds the
-# siemship image and loads it into kind, installs the chart, starts a
-# workload that triggers the policies, and shows the events arriving.
+# Needs Docker (for kind's nodes), kind, kubectl, helm, go and internet
+# access. It creates a kind cluster with three workers and no default CNI,
+# installs Cilium and Tetragon (with the JSON export siemship reads),
+# applies tracingpolicies/, builds the siemship image without a Docker build
+# (hack/image.sh, as `make image`: an OCI archive for both platforms) and
+# loads the archive into kind, installs the chart, starts a workload that
+# triggers the policies, and shows the events arriving.
 #
 # Where the events go:
 #   LOGSCALE_INGEST_TOKEN set: to LogScale (LOGSCALE_URL, default LogScale
@@ -28,6 +30,7 @@ cilium_version="${CILIUM_VERSION:-1.18.0}"
 tetragon_version="${TETRAGON_VERSION:-1.7.0}"
 logscale_url="${LOGSCALE_URL:-https://cloud.community.humio.com}"
 image="siemship:dev"
+image_dir="${repo}/bin/image"
 ns="kube-system"
 receiver_ns="logscale-demo"
 
@@ -39,7 +42,7 @@ die() {
 
 check_tools() {
 	local tool
-	for tool in docker kind kubectl helm; do
+	for tool in docker kind kubectl helm go; do
 		command -v "${tool}" >/dev/null 2>&1 || die "${tool} is required (see the README, 'Try it on kind')"
 	done
 	docker info >/dev/null 2>&1 || die "the Docker engine is not running"
@@ -81,10 +84,15 @@ apply_policies() {
 	kubectl apply -f "${repo}/tracingpolicies/"
 }
 
+# build_image builds the image as `make image` does and loads its OCI
+# archive into the kind nodes (containerd imports the platform it runs; the
+# name recorded in the archive is ${image}).
 build_image() {
-	step "building ${image} and loading it into kind"
-	docker build -t "${image}" --build-arg VERSION="$(git -C "${repo}" describe --tags --always --dirty 2>/dev/null || echo dev)" "${repo}"
-	kind load docker-image "${image}" --name "${cluster}"
+	step "building ${image} (hack/image.sh, no Docker build) and loading it into kind"
+	local version
+	version="$(git -C "${repo}" describe --tags --always --dirty 2>/dev/null || echo dev)"
+	bash "${repo}/hack/image.sh" "${image_dir}" "${version}" "${image}"
+	kind load image-archive "${image_dir}/siemship.tar" --name "${cluster}"
 }
 
 # random_token prints 32 hex characters.

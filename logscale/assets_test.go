@@ -22,6 +22,7 @@ import (
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
 	"github.com/siemship/siemship/internal/event"
 	"github.com/siemship/siemship/internal/processing/tetragonparse"
+	"github.com/siemship/siemship/internal/secret"
 	sink "github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/tetragongen"
 )
@@ -157,10 +158,55 @@ func TestParserRulesMatchTheAgent(t *testing.T) {
 		if got := eventTypeRule(l); got != ev.Type {
 			t.Fatalf("parser rule says %q, agent says %q for %.80s", got, ev.Type, l)
 		}
-		ts, err := time.Parse(time.RFC3339Nano, gjson.Get(l, "time").String())
-		if err != nil || ts.UnixMilli() != ev.Time {
-			t.Fatalf("parseTimestamp(field=time) gives %d, agent %d (%v)", ts.UnixMilli(), ev.Time, err)
+		// parseTimestamp with java.time semantics (the emulator's), not
+		// Go's RFC 3339 parser, which takes any fraction width.
+		ms, err := emulator.ScriptTimestamp(p.Script, l)
+		if err != nil || ms != ev.Time {
+			t.Fatalf("the parser's parseTimestamp gives %d, the agent %d (%v) for time %s", ms, ev.Time, err, gjson.Get(l, "time"))
 		}
+	}
+}
+
+// The parser's test cases pass where the emulator can run them
+// (parseJson and parseTimestamp with java.time semantics), and they cover
+// every width of Tetragon's times: 0, 3, 6 and 9 fractional digits.
+func TestParserTestCasesPassInTheEmulator(t *testing.T) {
+	failures, err := emulator.CheckParserTemplate(string(ParserTemplate()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range failures {
+		t.Error(f)
+	}
+	p, _ := ParseParser(ParserTemplate())
+	widths := map[int]bool{}
+	fraction := regexp.MustCompile(`:\d\d(?:\.(\d+))?Z$`)
+	for _, tc := range p.TestCases {
+		m := fraction.FindStringSubmatch(gjson.Get(tc.Event.RawString, "time").String())
+		asserted := false
+		for _, a := range tc.Assertions {
+			_, has := a.FieldsHaveValues["@timestamp"]
+			asserted = asserted || has
+		}
+		if m != nil && asserted {
+			widths[len(m[1])] = true
+		}
+	}
+	for _, w := range []int{0, 3, 6, 9} {
+		if !widths[w] {
+			t.Errorf("no test case asserts @timestamp of a time with %d fractional digits", w)
+		}
+	}
+
+	// The check can fail: with LogScale's default format (a fixed
+	// nine-digit fraction) the millisecond and second test cases fail.
+	broken := strings.Replace(string(ParserTemplate()), `parseTimestamp(field=time, format="yyyy-MM-dd'T'HH:mm:ss[.SSSSSSSSS][.SSSSSS][.SSS]XXXXX")`, "parseTimestamp(field=time)", 1)
+	if broken == string(ParserTemplate()) {
+		t.Fatal("the parser's parseTimestamp call is not the one this test knows")
+	}
+	failures, err = emulator.CheckParserTemplate(broken)
+	if err != nil || !strings.Contains(strings.Join(failures, "\n"), "fraction needs 9 digits") {
+		t.Errorf("the default format passed the test cases: %q %v", failures, err)
 	}
 }
 
@@ -170,7 +216,7 @@ func ship(t *testing.T, format string, lines []string) []emulator.StoredEvent {
 	t.Helper()
 	s, ts := receiver(t)
 	cfg := sink.DefaultConfig()
-	cfg.URL, cfg.Format, cfg.Token, cfg.Linger = ts.URL, format, sink.Secret(ingestToken), 10*time.Millisecond
+	cfg.URL, cfg.Format, cfg.Token, cfg.Linger = ts.URL, format, secret.Secret(ingestToken), 10*time.Millisecond
 	sk, err := sink.New(cfg, "test", prometheus.NewRegistry(), nil)
 	if err != nil {
 		t.Fatal(err)

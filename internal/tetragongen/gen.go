@@ -127,8 +127,26 @@ func (g *Generator) Line(dst []byte, seq int) []byte {
 	dst = append(dst, `},"node_name":"`...)
 	dst = append(dst, g.node...)
 	dst = append(dst, `","time":"`...)
-	dst = t.AppendFormat(dst, time.RFC3339Nano)
+	dst = AppendProtoTime(dst, t)
 	return append(dst, `"}`...)
+}
+
+// AppendProtoTime appends t as protojson writes a google.protobuf.Timestamp,
+// as Tetragon's export does: UTC, "Z", and 0, 3, 6 or 9 fractional digits
+// (the fewest that keep the value), never another width.
+func AppendProtoTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	dst = t.AppendFormat(dst, "2006-01-02T15:04:05")
+	switch ns := t.Nanosecond(); {
+	case ns == 0:
+	case ns%1_000_000 == 0:
+		dst = fmt.Appendf(dst, ".%03d", ns/1_000_000)
+	case ns%1_000 == 0:
+		dst = fmt.Appendf(dst, ".%06d", ns/1_000)
+	default:
+		dst = fmt.Appendf(dst, ".%09d", ns)
+	}
+	return append(dst, 'Z')
 }
 
 func execID(node string, seq, pid int) string {
@@ -146,7 +164,7 @@ func (g *Generator) process(dst []byte, p *pod, id string, pid int, t time.Time,
 		args = fmt.Sprintf(args, g.rng.IntN(99999))
 	}
 	dst = fmt.Appendf(dst, `{"exec_id":%q,"pid":%d,"uid":%d,"cwd":"/app","binary":%q,"arguments":%q,"flags":"execve clone","start_time":%q,"auid":4294967295,`,
-		id, pid, g.rng.IntN(2)*1000, bin.path, args, t.Format(time.RFC3339Nano))
+		id, pid, g.rng.IntN(2)*1000, bin.path, args, AppendProtoTime(nil, t))
 	dst = fmt.Appendf(dst, `"pod":{"namespace":%q,"name":%q,"uid":%q,"container":{"id":"containerd://%s","name":%q,"image":{"id":"%s@sha256:%s","name":%q},"start_time":"2026-11-22T07:12:41Z","pid":%d},"pod_labels":{`,
 		p.namespace, p.name, p.uid, p.containerID, p.containerName, p.image, g.hex(64), p.image, 1+g.rng.IntN(200))
 	first := true

@@ -9,7 +9,8 @@ import (
 )
 
 // noCRDHere are kinds whose CRDs (Prometheus Operator's) the test API server
-// does not have; TestAllOptionsRender checks them instead.
+// does not have; TestAllOptionsRender checks them instead. The
+// PrometheusRule's CRD is installed (installPrometheusRuleCRD).
 var noCRDHere = map[string]bool{"ServiceMonitor": true, "PodMonitor": true}
 
 // joinDocs writes docs as one multi-document file, leaving out noCRDHere.
@@ -34,6 +35,7 @@ func ensureNamespace(t *testing.T, name string) {
 // The chart's output is accepted by the real API server: schemas, field
 // validation (unknown fields are errors) and admission.
 func TestChartAcceptedByTheAPIServer(t *testing.T) {
+	installPrometheusRuleCRD(t)
 	ensureNamespace(t, "siemship-all")
 	for name, tc := range map[string]struct {
 		namespace string

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -44,28 +43,11 @@ func TestManifestsMatchTheChart(t *testing.T) {
 	}
 }
 
-// staticBinary builds the image's binary with hack/build-static.sh, once per
-// architecture.
-var (
-	staticMu   sync.Mutex
-	staticBins = map[string]string{}
-)
-
+// staticBinary is the image's binary for arch, as hack/build-static.sh
+// built it for the image (version "test"): one build per test binary.
 func staticBinary(t *testing.T, arch string) string {
 	t.Helper()
-	staticMu.Lock()
-	defer staticMu.Unlock()
-	if p, ok := staticBins[arch]; ok {
-		return p
-	}
-	dir, err := sharedTempDir()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "siemship")
-	run(t, "bash", repoPath("hack", "build-static.sh"), p, arch, "test")
-	staticBins[arch] = p
-	return p
+	return filepath.Join(imageDir(t), "linux-"+arch, "siemship")
 }
 
 // The image's binary is static (no dynamic loader, no shared libraries)
@@ -93,7 +75,8 @@ func TestImageBinaryIsStatic(t *testing.T) {
 }
 
 // The Dockerfile builds with hack/build-static.sh for the target platform,
-// on distroless/static, as uid 0, with the OCI labels.
+// on distroless/static, as the same unprivileged user as `make image`'s
+// image, with the OCI labels.
 func TestDockerfile(t *testing.T) {
 	data, err := os.ReadFile(repoPath("Dockerfile"))
 	if err != nil {
@@ -106,7 +89,7 @@ func TestDockerfile(t *testing.T) {
 		`bash hack/build-static.sh /out/siemship "${TARGETARCH}" "${VERSION}"`,
 		"FROM gcr.io/distroless/static-debian12",
 		"COPY --from=build /out/siemship /usr/local/bin/siemship",
-		"USER 0:0",
+		"USER 65532:65532",
 		`ENTRYPOINT ["/usr/local/bin/siemship"]`,
 	} {
 		if !strings.Contains(df, want) {

@@ -2,6 +2,8 @@ package logscale
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -227,10 +229,12 @@ func (s *Server) deleteParser(args map[string]any) (any, error) {
 	return obj{"__typename": "BooleanResultType", "result": true}, nil
 }
 
-// testParserV2 checks the input's shape and reports every test case as
-// passed, with the raw string as the only output field. It cannot run the
-// script: that needs LogScale's query engine, which cannot be emulated. The
-// real check of a parser is testParserV2 against a real LogScale.
+// testParserV2 runs what the emulator can run of the script on the test
+// cases (RunParserTests: parseJson and parseTimestamp; the rest needs
+// LogScale's query engine): each result has the fields it computed and, as
+// parsing errors, the assertions on those fields that fail. A
+// parseTimestamp it cannot run aborts the run. The full check of a parser
+// is testParserV2 against a real LogScale.
 func (s *Server) testParserV2(args map[string]any) (any, error) {
 	var in struct {
 		RepositoryName, ParserName, Script string
@@ -245,14 +249,27 @@ func (s *Server) testParserV2(args map[string]any) (any, error) {
 	if strings.TrimSpace(in.Script) == "" {
 		return obj{"__typename": "ParserTestRunAborted", "errorMessage": "empty parser script"}, nil
 	}
-	if _, err := convertTestCases(in.TestCases); err != nil {
+	tcs, err := convertTestCases(in.TestCases)
+	if err != nil {
 		return nil, err
 	}
-	results := make([]obj, 0, len(in.TestCases))
-	for _, tc := range in.TestCases {
-		ev := obj{"__typename": "OutputEvent", "fields": []obj{
-			{"__typename": "EventField", "fieldName": "@rawstring", "value": tc.Event.RawString}}}
-		results = append(results, obj{"__typename": "ParserTestCaseResult", "outputEvents": []obj{ev}, "outputFailures": []obj{}})
+	run, err := RunParserTests(Parser{Script: in.Script, TestCases: tcs})
+	if err != nil {
+		return obj{"__typename": "ParserTestRunAborted", "errorMessage": err.Error()}, nil
+	}
+	results := make([]obj, 0, len(run))
+	for _, r := range run {
+		fields := make([]obj, 0, len(r.Fields))
+		for _, k := range slices.Sorted(maps.Keys(r.Fields)) {
+			fields = append(fields, obj{"__typename": "EventField", "fieldName": k, "value": r.Fields[k]})
+		}
+		failures := []obj{}
+		if len(r.Failures) > 0 {
+			failures = append(failures, obj{"__typename": "ParserTestCaseFailuresForOutput", "outputEventIndex": 0,
+				"failures": obj{"__typename": "ParserTestCaseOutputFailures", "parsingErrors": r.Failures}})
+		}
+		results = append(results, obj{"__typename": "ParserTestCaseResult",
+			"outputEvents": []obj{{"__typename": "OutputEvent", "fields": fields}}, "outputFailures": failures})
 	}
 	return obj{"__typename": "ParserTestRunCompleted", "results": results}, nil
 }

@@ -2,6 +2,7 @@ package logscale
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -181,6 +182,31 @@ func TestGraphQLParsers(t *testing.T) {
 	res = ok(t, ts, qTest, map[string]any{"in": tin})
 	if get(res, "testParserV2", "__typename") != "ParserTestRunAborted" || get(res, "testParserV2", "results") != nil {
 		t.Fatalf("empty script: %v", res)
+	}
+
+	// parseTimestamp runs: LogScale's default format takes nine fractional
+	// digits, so a millisecond time fails its test case with @error; a
+	// format with a three-digit section passes and gives @timestamp.
+	const qTestFailures = `mutation($in:ParserTestRunInput!){ testParserV2(input:$in){ __typename ... on ParserTestRunCompleted { results { outputEvents { fields { fieldName value } } outputFailures { outputEventIndex failures { parsingErrors } } } } ... on ParserTestRunAborted { errorMessage } } }`
+	tin["testCases"] = []any{map[string]any{"event": map[string]any{"rawString": `{"time":"2022-05-11T12:54:45.615Z"}`}, "outputAssertions": []any{
+		map[string]any{"outputEventIndex": 0, "assertions": map[string]any{"fieldsNotPresent": []string{"@error"}, "fieldsHaveValues": []any{
+			map[string]any{"fieldName": "@timestamp", "expectedValue": "1652273685615"}}}}}}}
+	tin["script"] = "parseJson() | parseTimestamp(field=time)"
+	res = ok(t, ts, qTestFailures, map[string]any{"in": tin})
+	errs := get(res, "testParserV2", "results", 0, "outputFailures", 0, "failures", "parsingErrors")
+	if list, _ := errs.([]any); len(list) != 2 || !strings.Contains(fmt.Sprint(list), "fraction needs 9 digits") {
+		t.Fatalf("default format on a millisecond time: %v", res)
+	}
+	tin["script"] = `parseJson() | parseTimestamp(field=time, format="yyyy-MM-dd'T'HH:mm:ss[.SSS]XXXXX")`
+	res = ok(t, ts, qTestFailures, map[string]any{"in": tin})
+	fields := fmt.Sprint(get(res, "testParserV2", "results", 0, "outputEvents", 0, "fields"))
+	if len(get(res, "testParserV2", "results", 0, "outputFailures").([]any)) != 0 || !strings.Contains(fields, "1652273685615") {
+		t.Fatalf("a matching format: %v", res)
+	}
+	tin["script"] = `parseJson() | parseTimestamp(field=time, format="EEE, dd MMM yyyy")`
+	res = ok(t, ts, qTestFailures, map[string]any{"in": tin})
+	if get(res, "testParserV2", "__typename") != "ParserTestRunAborted" || !strings.Contains(fmt.Sprint(get(res, "testParserV2", "errorMessage")), "not supported by the emulator") {
+		t.Fatalf("a pattern the emulator cannot check: %v", res)
 	}
 }
 
