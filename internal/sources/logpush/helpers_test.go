@@ -77,17 +77,17 @@ func writeFile(t testing.TB, path, content string) {
 
 // harness runs one Source on a loopback port with a recording sink.
 type harness struct {
-	t      testing.TB
-	dir    string
-	cfg    Config
-	client *http.Client
-	budget *semaphore.Weighted
-	reg    *prometheus.Registry
-	src    *Source
-	sink   *recSink
-	out    chan *event.Batch
-	cancel context.CancelFunc
-	done   chan error
+	t        testing.TB
+	dir      string
+	cfg      Config
+	client   *http.Client
+	budget   *semaphore.Weighted
+	reg      *prometheus.Registry
+	src      *Source
+	sink     *recSink
+	out      chan *event.Batch
+	cancel   context.CancelFunc
+	done     chan error
 	sinkWG   sync.WaitGroup
 	stopSink chan struct{}
 	url      string

@@ -103,6 +103,7 @@ func (s *splitter) read(p []byte) (int, error) {
 // so that a record of any length costs one buffer.
 func (s *splitter) cut(c *chunk, buf []byte) error {
 	size := len(buf)
+	last := buf[len(buf)-1] // the byte before the terminator, to drop a CR of CRLF
 	scratch := c.buf[s.maxRecord:]
 	for s.left > 0 {
 		m, err := s.read(scratch)
@@ -111,10 +112,19 @@ func (s *splitter) cut(c *chunk, buf []byte) error {
 		}
 		if i := bytes.IndexByte(scratch[:m], '\n'); i >= 0 {
 			size += i
+			if i > 0 {
+				last = scratch[i-1]
+			}
 			s.carry = append([]byte(nil), scratch[i+1:m]...)
 			break
 		}
+		if m > 0 {
+			last = scratch[m-1]
+		}
 		size += m
+	}
+	if last == '\r' {
+		size--
 	}
 	c.events = append(c.events, event.Event{Raw: c.buf[:s.maxRecord], Size: size, Flags: event.Truncated})
 	return nil
