@@ -18,6 +18,7 @@ import (
 	"github.com/siemship/siemship/internal/secret"
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/version"
 )
@@ -31,6 +32,13 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 		src := tetragon.New(*s.Tetragon, store, budget, a.reg, log)
 		parser := tetragonparse.New(reg, log)
 		return pipeline.Input{Name: s.Name, Source: src, Process: a.tetragonProcessing(parser, enrichMu)}, nil
+	case s.Logpush != nil:
+		// Records leave the receiver typed and timed: no processing.
+		src, err := logpush.New(*s.Logpush, s.Name, budget, a.reg, log)
+		if err != nil {
+			return pipeline.Input{}, err
+		}
+		return pipeline.Input{Name: s.Name, Source: src}, nil
 	}
 	return pipeline.Input{}, fmt.Errorf("type %q cannot be built", s.Type)
 }

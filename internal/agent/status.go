@@ -46,8 +46,11 @@ func verdict(ctx context.Context, c pipeline.Component) string {
 
 func describeSource(s config.Source) []any {
 	args := []any{"type", s.Type}
-	if s.Tetragon != nil {
+	switch {
+	case s.Tetragon != nil:
 		args = append(args, "path", s.Tetragon.Path, "max_line_bytes", s.Tetragon.MaxLineBytes)
+	case s.Logpush != nil:
+		args = append(args, "listen", s.Logpush.Listen, "tls", s.Logpush.TLSCertFile != "")
 	}
 	return args
 }

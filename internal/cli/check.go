@@ -9,10 +9,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/siemship/siemship/internal/agent"
 	"github.com/siemship/siemship/internal/config"
 	"github.com/siemship/siemship/internal/processing/k8smeta"
+	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 )
 
@@ -60,8 +62,15 @@ func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command, co
 	}
 	report("state_dir", config.CheckStateDir(cfg.StateDir), cfg.StateDir+" is writable")
 	for _, s := range cfg.Sources {
-		if s.Tetragon != nil {
+		switch {
+		case s.Tetragon != nil:
 			report("source "+s.Name, tetragon.CheckFile(s.Tetragon.Path), s.Tetragon.Path+" is readable")
+		case s.Logpush != nil:
+			src, err := logpush.New(*s.Logpush, s.Name, semaphore.NewWeighted(int64(cfg.BufferBytes)), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+			if err == nil {
+				err = src.Verify(ctx)
+			}
+			report("source "+s.Name, err, "secret file and TLS pair are readable")
 		}
 	}
 	discard := slog.New(slog.DiscardHandler)

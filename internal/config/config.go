@@ -24,6 +24,7 @@ import (
 	"github.com/siemship/siemship/internal/processing/k8smeta"
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 )
 
@@ -65,6 +66,7 @@ type Readiness struct {
 type Source struct {
 	Name, Type string
 	Tetragon   *tetragon.Config
+	Logpush    *logpush.Config
 }
 
 // Sink is one configured sink; exactly one option pointer is set.
@@ -77,12 +79,13 @@ type Sink struct {
 // Component types.
 const (
 	TypeTetragon = "tetragon"
+	TypeLogpush  = "logpush"
 	TypeLogScale = "logscale"
 	TypeHTTP     = "http"
 )
 
 var (
-	sourceTypes = []string{TypeTetragon}
+	sourceTypes = []string{TypeTetragon, TypeLogpush}
 	sinkTypes   = []string{TypeLogScale, TypeHTTP}
 )
 
@@ -95,6 +98,10 @@ func newSource(name, typ string) (Source, any) {
 		c := tetragon.DefaultConfig()
 		s.Tetragon = &c
 		return s, s.Tetragon
+	case TypeLogpush:
+		c := logpush.DefaultConfig()
+		s.Logpush = &c
+		return s, s.Logpush
 	}
 	return s, nil
 }

@@ -26,6 +26,7 @@ func (c *Config) Validate() ([]string, error) {
 	c.Kubernetes.Validate(v.Under("kubernetes."))
 
 	maxLine, maxRead, maxBatch := int64(0), int64(0), int64(0)
+	var warnings []string
 	for _, s := range c.Sources {
 		sv := v.Under("sources." + s.Name + ".")
 		switch {
@@ -33,6 +34,15 @@ func (c *Config) Validate() ([]string, error) {
 			s.Tetragon.Validate(sv)
 			maxLine = max(maxLine, int64(s.Tetragon.MaxLineBytes))
 			maxRead = max(maxRead, int64(s.Tetragon.ReadBufferBytes))
+		case s.Logpush != nil:
+			s.Logpush.Validate(sv)
+			// A request's body is held (compressed) in the budget until its
+			// records are delivered: a budget below a body answers every
+			// such push 429.
+			maxRead = max(maxRead, int64(s.Logpush.BatchBytes))
+			if c.BufferBytes < 64<<20 {
+				warnings = append(warnings, fmt.Sprintf("buffer_bytes is %s with a Logpush source: a push is held compressed in that budget until delivered, and one that does not fit is answered 429; 256MiB suits Cloudflare's default upload sizes", c.BufferBytes))
+			}
 		}
 	}
 	for _, s := range c.Sinks {
@@ -56,8 +66,8 @@ func (c *Config) Validate() ([]string, error) {
 	if need := maxBatch + 2*(maxLine+maxRead); int64(c.BufferBytes) < need {
 		v.Bad("buffer_bytes", fmt.Sprintf("must be at least batch_bytes + 2×(max_line_bytes + read_buffer_bytes) = %s", bytesize.Size(need)), c.BufferBytes)
 	}
-	warnings, rerr := c.validateRoutes()
-	return warnings, errors.Join(v.Err(), rerr)
+	rwarnings, rerr := c.validateRoutes()
+	return append(warnings, rwarnings...), errors.Join(v.Err(), rerr)
 }
 
 func (c *Config) defaultDeadLetter(path *string, sink string) {
