@@ -54,7 +54,7 @@ func New(cfg *config.Config, token string, log *slog.Logger) (*Agent, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &Agent{cfg: cfg, log: log, reg: reg, health: newHealth()}
 	budget := semaphore.NewWeighted(int64(cfg.BufferBytes))
-	a.source = tetragon.New(sourceConfig(cfg.Sources.Tetragon), store, budget, reg, log)
+	a.source = tetragon.New("tetragon", sourceConfig(cfg.Sources.Tetragon), store, budget, reg, log.With("source", "tetragon"))
 	a.parser = tetragonparse.New(reg, log)
 	if cfg.Kubernetes.Enabled {
 		// client-go logs through klog; route it into our structured log.

@@ -73,7 +73,7 @@ func (h *harness) start() {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	h.src = New(cfg, store, semaphore.NewWeighted(16<<20), h.reg, log)
+	h.src = New("tetragon", cfg, store, semaphore.NewWeighted(16<<20), h.reg, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	out := make(chan *event.Batch, 2)

@@ -175,7 +175,7 @@ func (s *Source) send(ctx context.Context, out chan<- *event.Batch, events []eve
 	}
 	ack := s.tracker.Track(pos)
 	var b *event.Batch
-	b = event.NewBatch(Name, events, func() {
+	b = event.NewBatch(s.name, events, func() {
 		if n := len(b.Events); n > 0 {
 			s.lastAckedTime.Store(b.Events[n-1].Time)
 			s.m.eventsAcked.Add(float64(n))

@@ -39,12 +39,10 @@ type Config struct {
 	CheckpointInterval time.Duration
 }
 
-// Name is the source's name in tags, metrics and the checkpoint file.
-const Name = "tetragon"
-
 // Source reads the file set. Run must be called once; Close after the
 // pipeline has drained persists the final position.
 type Source struct {
+	name   string // in tags, metrics (label source) and the checkpoint key
 	cfg    Config
 	log    *slog.Logger
 	m      *metrics
@@ -75,12 +73,16 @@ type Source struct {
 	closeOnce     sync.Once
 }
 
-// New prepares a source; it reads nothing until Run.
-func New(cfg Config, store *checkpoints.Store, budget *semaphore.Weighted, reg prometheus.Registerer, log *slog.Logger) *Source {
+// New prepares the source called name; it reads nothing until Run. The name
+// tags its batches, labels its metrics (source=<name>) and keys its
+// checkpoint. log should already identify the source (the caller adds
+// "source"); New adds only the path.
+func New(name string, cfg Config, store *checkpoints.Store, budget *semaphore.Weighted, reg prometheus.Registerer, log *slog.Logger) *Source {
 	s := &Source{
+		name:   name,
 		cfg:    cfg,
-		log:    log.With("source", Name, "path", cfg.Path),
-		m:      newMetrics(reg, Name),
+		log:    log.With("path", cfg.Path),
+		m:      newMetrics(reg, name),
 		store:  store,
 		budget: budget,
 		set:    newFileSet(cfg.Path),
@@ -152,7 +154,7 @@ func (s *Source) save() error {
 	if !ok || version == s.savedVersion {
 		return nil
 	}
-	err := s.store.Save(Name, state{Version: stateVersion, Path: s.cfg.Path, Position: pos})
+	err := s.store.Save(s.name, state{Version: stateVersion, Path: s.cfg.Path, Position: pos})
 	if err != nil {
 		s.m.checkpointFails.Inc()
 		return err
@@ -170,7 +172,7 @@ func (s *Source) Committed() (Position, bool) {
 }
 
 func (s *Source) registerGauges(reg prometheus.Registerer) {
-	labels := prometheus.Labels{"source": Name}
+	labels := prometheus.Labels{"source": s.name}
 	g := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "siemship", Subsystem: "source", Name: name, Help: help, ConstLabels: labels,

@@ -94,11 +94,11 @@ func TestInodeReusedByOtherContentIsNotSeekedInto(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st state
-	if _, err := h.src.store.Load(Name, &st); err != nil {
+	if _, err := h.src.store.Load(h.src.name, &st); err != nil {
 		t.Fatal(err)
 	}
 	st.Position.File.fileID = idOf(fi)
-	if err := h.src.store.Save(Name, st); err != nil {
+	if err := h.src.store.Save(h.src.name, st); err != nil {
 		t.Fatal(err)
 	}
 

@@ -14,7 +14,7 @@ import (
 // start opens the first file: where the checkpoint says, or per StartAt.
 func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
 	var st state
-	ok, err := s.store.Load(Name, &st)
+	ok, err := s.store.Load(s.name, &st)
 	if err != nil {
 		// Reading everything again duplicates events; guessing could lose them.
 		s.log.Error("checkpoint unreadable, reading every file on disk again", "error", err)
@@ -22,7 +22,7 @@ func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
 		ok = false
 		st = state{}
 		s.cfg.StartAt = "oldest"
-		if rerr := os.Rename(s.store.Path(Name), s.store.Path(Name)+".corrupt"); rerr != nil {
+		if rerr := os.Rename(s.store.Path(s.name), s.store.Path(s.name)+".corrupt"); rerr != nil {
 			return fmt.Errorf("set aside unreadable checkpoint: %w", rerr)
 		}
 	}
@@ -348,7 +348,7 @@ func (s *Source) lossEvent(l *Loss) event.Event {
 		Source string `json:"source"`
 		Path   string `json:"path"`
 		Time   string `json:"time"`
-	}{l, Name, s.cfg.Path, now.Format(time.RFC3339Nano)})
+	}{l, s.name, s.cfg.Path, now.Format(time.RFC3339Nano)})
 	if err != nil {
 		panic(fmt.Sprintf("encode loss report: %v", err)) // plain structs always encode
 	}
