@@ -205,6 +205,23 @@ func (of *openFile) Close() error {
 	return of.f.Close()
 }
 
+// tailBefore returns the up to tailSize bytes before off, for a position's
+// tail checksum.
+func (of *openFile) tailBefore(off int64) ([]byte, error) {
+	n := min(off, tailSize)
+	if n == 0 {
+		return nil, nil
+	}
+	if of.gz {
+		return nil, fmt.Errorf("tail of %s: a compressed file is only started at offset 0", of.path)
+	}
+	b := make([]byte, n)
+	if _, err := of.f.ReadAt(b, off-n); err != nil {
+		return nil, fmt.Errorf("read %s: %w", of.path, err)
+	}
+	return b, nil
+}
+
 // lastLineEnd returns the offset just after the last newline before size, so
 // that starting at the end of a file never begins in the middle of a line.
 func lastLineEnd(path string, size int64, maxLine int) (int64, error) {
@@ -219,7 +236,10 @@ func lastLineEnd(path string, size int64, maxLine int) (int64, error) {
 		return 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	i := bytes.LastIndexByte(buf, '\n')
-	if i < 0 {
+	switch {
+	case i < 0 && n == size:
+		return 0, nil // one line, still being written: start at its beginning
+	case i < 0:
 		return size, nil
 	}
 	return size - n + int64(i) + 1, nil

@@ -26,6 +26,21 @@ type state struct {
 	Version  int      `json:"version"`
 	Path     string   `json:"path"`
 	Position Position `json:"position"`
+	// Fresh marks a start in an empty file, which has no content to be
+	// recognised by: everything after the backup named After (every file
+	// when After is empty) is new since that start. Position is unset.
+	Fresh bool   `json:"fresh,omitempty"`
+	After string `json:"after,omitempty"`
+}
+
+// tracked is what the ack tracker holds per batch: the position after it,
+// and when its bytes were read (for the lag in seconds). A start marker
+// (fresh) is committed without a batch, before anything is read.
+type tracked struct {
+	pos   Position
+	read  int64 // unix nanos
+	fresh bool
+	after string
 }
 
 const stateVersion = 1

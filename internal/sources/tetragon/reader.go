@@ -173,14 +173,12 @@ func (s *Source) send(ctx context.Context, out chan<- *event.Batch, events []eve
 		l.ResumedAt = &pos.File
 		events = append([]event.Event{s.lossEvent(l)}, events...)
 	}
-	ack := s.tracker.Track(pos)
+	ack := s.tracker.Track(tracked{pos: pos, read: time.Now().UnixNano()})
 	var b *event.Batch
 	b = event.NewBatch(s.name, events, func() {
-		if n := len(b.Events); n > 0 {
-			s.lastAckedTime.Store(b.Events[n-1].Time)
-			s.m.eventsAcked.Add(float64(n))
-		}
+		s.m.eventsAcked.Add(float64(len(b.Events)))
 		ack()
+		s.commitMoved()
 		if release != nil {
 			release()
 		}
@@ -299,6 +297,7 @@ func (s *Source) emitLong(ctx context.Context, out chan<- *event.Batch, newline 
 
 // wait blocks until the directory changes, a poll interval passes, or ctx is done.
 func (s *Source) wait(ctx context.Context) error {
+	s.lagSeconds(time.Now()) // notes since when unread data waits, between scrapes
 	t := time.NewTimer(s.cfg.PollInterval)
 	defer t.Stop()
 	select {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/siemship/siemship/internal/event"
@@ -38,23 +39,31 @@ func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
 		s.log.Warn("checkpoint is for another path, starting afresh", "checkpoint_path", st.Path)
 		ok = false
 	}
-	if !ok {
+	switch {
+	case !ok:
 		return s.startFresh(ctx, list)
+	case st.Fresh:
+		return s.startAfter(ctx, list, st.After)
 	}
 	return s.resume(ctx, out, list, st.Position)
 }
 
+// startFresh starts per StartAt and persists where, before reading: until
+// the first acknowledgement, a restart must continue there, not apply
+// StartAt again (with "end", that would skip everything written meanwhile).
 func (s *Source) startFresh(ctx context.Context, list []entry) error {
-	e := list[0]
+	i := 0
 	var off int64
 	if s.cfg.StartAt == "end" {
-		e = list[len(list)-1]
+		i = len(list) - 1
+		e := list[i]
 		var err error
 		if off, err = lastLineEnd(e.path(s.set.dir), e.size, s.cfg.MaxLineBytes); err != nil {
 			s.reportErr("cannot open export file", err)
 			return s.wait(ctx)
 		}
 	}
+	e := list[i]
 	of, err := s.set.open(e, off, nil)
 	if errors.Is(err, errReplaced) {
 		return nil // rotated meanwhile: list the directory again
@@ -64,9 +73,64 @@ func (s *Source) startFresh(ctx context.Context, list []entry) error {
 		s.reportErr("cannot open export file", err)
 		return s.wait(ctx)
 	}
+	tail, err := of.tailBefore(off)
+	if err != nil {
+		of.Close()
+		s.m.readErrors.Inc()
+		s.reportErr("cannot open export file", err)
+		return s.wait(ctx)
+	}
 	s.log.Info("no checkpoint, starting", "file", e.name, "offset", off, "start_at", s.cfg.StartAt)
-	s.adopt(of, e.key, nil, list)
-	return nil
+	s.adopt(of, e.key, tail, list)
+	after := ""
+	if i > 0 {
+		after = list[i-1].key
+	}
+	return s.persistStart(ctx, after)
+}
+
+// startAfter continues a start persisted in an empty file: the first file
+// after the backup named after is where reading began.
+func (s *Source) startAfter(ctx context.Context, list []entry, after string) error {
+	i := slices.IndexFunc(list, func(e entry) bool { return e.key > after })
+	if i < 0 {
+		s.reportErr("waiting for Tetragon's export file", fmt.Errorf("no export file after %s yet: %w", after, os.ErrNotExist))
+		return s.wait(ctx)
+	}
+	of, err := s.set.open(list[i], 0, nil)
+	if errors.Is(err, errReplaced) {
+		return nil // rotated meanwhile: list the directory again
+	}
+	if err != nil {
+		s.m.readErrors.Inc()
+		s.reportErr("cannot open export file", err)
+		return s.wait(ctx)
+	}
+	s.log.Info("resuming from the start position", "file", list[i].name, "after", after)
+	s.adopt(of, list[i].key, nil, list)
+	return s.persistStart(ctx, after)
+}
+
+// persistStart commits and saves the position just adopted, retrying until
+// it is saved: reading before would make a restart start elsewhere. An
+// empty file has no content to be recognised by, so the start is saved as
+// "the files after the backup named after" instead.
+func (s *Source) persistStart(ctx context.Context, after string) error {
+	c := tracked{pos: s.position()}
+	if c.pos.File.Len == 0 {
+		c = tracked{fresh: true, after: after}
+	}
+	s.tracker.Start(c)
+	for {
+		err := s.save()
+		if err == nil {
+			return nil
+		}
+		s.reportErr("cannot save the start position, not reading until it is saved", err)
+		if !sleep(ctx, saveRetry) {
+			return nil
+		}
+	}
 }
 
 // resume continues at pos, or reports the loss when pos's file is gone.
@@ -134,6 +198,7 @@ func (s *Source) atEOF(ctx context.Context, out chan<- *event.Batch) error {
 					return err
 				}
 			}
+			s.idle.Add(1)
 			return s.wait(ctx)
 		}
 		// Rotated: Tetragon closed it before renaming, so one more read to
