@@ -41,7 +41,7 @@ type harness struct {
 	budget   int64         // the shared buffer budget (buffer_bytes)
 	logger   *slog.Logger  // when non-nil, the source logs here
 	// prelude, when set, runs on the source before Run, with Run's channel.
-	prelude func(ctx context.Context, s *Source, out chan<- *event.Batch)
+	prelude  func(ctx context.Context, s *Source, out chan<- *event.Batch)
 	received atomic.Int64 // batches the consumer got
 
 	mu     sync.Mutex
@@ -52,9 +52,9 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	dir := testkit.KeptDir(t)
 	return &harness{
-		t:     t,
-		dir:   dir,
-		path:  filepath.Join(dir, "tetragon.log"),
+		t:      t,
+		dir:    dir,
+		path:   filepath.Join(dir, "tetragon.log"),
 		state:  filepath.Join(t.TempDir(), "state"),
 		budget: 16 << 20,
 		cfg: Config{

@@ -70,13 +70,13 @@ type Source struct {
 	pendingLoss *Loss  // a loss to report with the first data of the (empty) current file
 	lastErr     string
 
-	idle          atomic.Int64           // times the reader found nothing more to read in the live file and waited
-	status        atomic.Pointer[string] // readiness detail; "" when reading
-	unreadSince   atomic.Int64 // unix nanos since when data is on disk, unread, with nothing in flight
-	lastSaved     atomic.Int64 // unix nanos of the last successful checkpoint write
-	savedVersion  uint64
-	saveMu        sync.Mutex
-	closeOnce     sync.Once
+	idle         atomic.Int64           // times the reader found nothing more to read in the live file and waited
+	status       atomic.Pointer[string] // readiness detail; "" when reading
+	unreadSince  atomic.Int64           // unix nanos since when data is on disk, unread, with nothing in flight
+	lastSaved    atomic.Int64           // unix nanos of the last successful checkpoint write
+	savedVersion uint64
+	saveMu       sync.Mutex
+	closeOnce    sync.Once
 }
 
 // New prepares the source called name; it reads nothing until Run. The name
