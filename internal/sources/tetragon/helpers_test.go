@@ -43,6 +43,8 @@ type harness struct {
 	// prelude, when set, runs on the source before Run, with Run's channel.
 	prelude  func(ctx context.Context, s *Source, out chan<- *event.Batch)
 	received atomic.Int64 // batches the consumer got
+	// missingWarnAfter and missingWarnEvery, when set, replace the source's.
+	missingWarnAfter, missingWarnEvery time.Duration
 
 	mu     sync.Mutex
 	events []event.Event // copies
@@ -85,6 +87,9 @@ func (h *harness) start() {
 		log = h.logger
 	}
 	h.src = New("tetragon", cfg, store, semaphore.NewWeighted(h.budget), h.reg, log)
+	if h.missingWarnAfter > 0 {
+		h.src.missingWarnAfter, h.src.missingWarnEvery = h.missingWarnAfter, h.missingWarnEvery
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	out := make(chan *event.Batch, 2)

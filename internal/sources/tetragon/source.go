@@ -70,6 +70,11 @@ type Source struct {
 	pendingLoss *Loss  // a loss to report with the first data of the (empty) current file
 	lastErr     string
 
+	// A directory without export files is warned about after
+	// missingWarnAfter, then every missingWarnEvery.
+	missingWarnAfter, missingWarnEvery time.Duration
+	missingSince, missingWarned        time.Time
+
 	idle         atomic.Int64           // times the reader found nothing more to read in the live file and waited
 	status       atomic.Pointer[string] // readiness detail; "" when reading
 	unreadSince  atomic.Int64           // unix nanos since when data is on disk, unread, with nothing in flight
@@ -93,6 +98,9 @@ func New(name string, cfg Config, store *checkpoints.Store, budget *semaphore.We
 		budget: budget,
 		set:    newFileSet(cfg.Path),
 		moved:  make(chan struct{}, 1),
+
+		missingWarnAfter: time.Minute,
+		missingWarnEvery: 10 * time.Minute,
 	}
 	s.watch = newWatcher(s.set, cfg.PollInterval, s.log, s.m)
 	s.pool.New = func() any { b := make([]byte, 0, cfg.ReadBufferBytes); return &b }

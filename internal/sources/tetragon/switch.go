@@ -33,8 +33,10 @@ func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
 	}
 	if err != nil {
 		s.reportErr("waiting for Tetragon's export file", err)
+		s.warnIfMissing(time.Now())
 		return s.wait(ctx)
 	}
+	s.missingSince = time.Time{}
 	if ok && st.Path != s.cfg.Path {
 		s.log.Warn("checkpoint is for another path, starting afresh", "checkpoint_path", st.Path)
 		ok = false
@@ -46,6 +48,30 @@ func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
 		return s.startAfter(ctx, list, st.After)
 	}
 	return s.resume(ctx, out, list, st.Position)
+}
+
+// warnIfMissing warns when the export directory has had no export file for
+// a while, and again periodically: a hostPath volume of type
+// DirectoryOrCreate creates an empty directory when the path is wrong (or
+// Tetragon's export is off), which otherwise looks like a quiet node.
+func (s *Source) warnIfMissing(now time.Time) {
+	if s.missingSince.IsZero() {
+		s.missingSince = now
+		return
+	}
+	d := now.Sub(s.missingSince)
+	if d < s.missingWarnAfter {
+		return
+	}
+	hint := "check that sources.tetragon.path is Tetragon's export-filename (Helm: exportDirectory/exportFilename) and that Tetragon's export is on"
+	s.setStatus(fmt.Sprintf("no export file in %s for %s: %s", s.set.dir, d.Round(time.Second), hint))
+	if !s.missingWarned.IsZero() && now.Sub(s.missingWarned) < s.missingWarnEvery {
+		return
+	}
+	s.missingWarned = now
+	s.m.exportMissingWarnings.Inc()
+	s.log.Warn("export directory has no export file", "dir", s.set.dir, "for", d.Round(time.Millisecond).String(),
+		"warnings", int(counterValue(s.m.exportMissingWarnings)), "hint", hint)
 }
 
 // startFresh starts per StartAt and persists where, before reading: until

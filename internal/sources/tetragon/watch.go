@@ -45,7 +45,7 @@ func (w *watcher) run(ctx context.Context) {
 	var errs chan error
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		w.log.Warn("file notifications unavailable, polling only", "interval", w.poll, "error", err)
+		w.log.Warn("file notifications unavailable, polling only", "interval", w.poll.String(), "error", err)
 	} else {
 		defer fw.Close()
 		events, errs = fw.Events, fw.Errors
