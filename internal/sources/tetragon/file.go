@@ -28,7 +28,7 @@ type openFile struct {
 // mismatch returns errStranger and the file is closed.
 func (s fileSet) open(e entry, off int64, want *Position) (*openFile, error) {
 	path := e.path(s.dir)
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -57,9 +57,10 @@ func (s fileSet) open(e entry, off int64, want *Position) (*openFile, error) {
 }
 
 var (
-	errStranger  = errors.New("file content differs from the checkpoint")
-	errTruncated = errors.New("file is shorter than the checkpoint offset")
-	errReplaced  = errors.New("file was replaced between listing and opening")
+	errStranger   = errors.New("file content differs from the checkpoint")
+	errTruncated  = errors.New("file is shorter than the checkpoint offset")
+	errReplaced   = errors.New("file was replaced between listing and opening")
+	errNotRegular = errors.New("not a regular file (symlink, FIFO, device): never read")
 )
 
 func (of *openFile) seek(off int64, want *Position) error {
@@ -225,7 +226,7 @@ func (of *openFile) tailBefore(off int64) ([]byte, error) {
 // lastLineEnd returns the offset just after the last newline before size, so
 // that starting at the end of a file never begins in the middle of a line.
 func lastLineEnd(path string, size int64, maxLine int) (int64, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return 0, err
 	}

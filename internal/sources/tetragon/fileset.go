@@ -20,6 +20,7 @@ type fileSet struct {
 	dir    string
 	live   string // base name of the live file
 	backup *regexp.Regexp
+	odd    *ignored // where names that are not regular files are reported
 }
 
 func newFileSet(path string) fileSet {
@@ -29,7 +30,7 @@ func newFileSet(path string) fileSet {
 	// lumberjack's backup name: <prefix>-2006-01-02T15-04-05.000<ext>
 	re := regexp.MustCompile(`^` + regexp.QuoteMeta(prefix) +
 		`-\d{4}-\d{2}-\d{2}T\d{2}-\d{2}-\d{2}\.\d{3}` + regexp.QuoteMeta(ext) + `(\.gz)?$`)
-	return fileSet{dir: filepath.Clean(dir), live: live, backup: re}
+	return fileSet{dir: filepath.Clean(dir), live: live, backup: re, odd: &ignored{}}
 }
 
 // entry is one file of the set as seen by a directory scan.
@@ -69,7 +70,8 @@ func (s fileSet) scan() ([]entry, error) {
 // scanOnce lists the directory; rotated reports that files were renamed
 // while listing, so the snapshot must be taken again.
 func (s fileSet) scanOnce() (list []entry, rotated bool, err error) {
-	live, liveErr := os.Stat(filepath.Join(s.dir, s.live))
+	// Lstat, never Stat: a symlink is reported, not followed.
+	live, liveErr := os.Lstat(filepath.Join(s.dir, s.live))
 	des, err := os.ReadDir(s.dir)
 	if err != nil {
 		return nil, false, fmt.Errorf("list %s: %w", s.dir, err)
@@ -82,6 +84,9 @@ func (s fileSet) scanOnce() (list []entry, rotated bool, err error) {
 		return nil, true, nil
 	}
 	byKey := make(map[string]entry)
+	if liveErr == nil && !live.Mode().IsRegular() {
+		s.odd.report(filepath.Join(s.dir, s.live), live.Mode())
+	}
 	if liveErr == nil && live.Mode().IsRegular() {
 		byKey[liveKey] = entry{name: s.live, key: liveKey, live: true, id: idOf(live), size: live.Size()}
 	}
@@ -90,14 +95,15 @@ func (s fileSet) scanOnce() (list []entry, rotated bool, err error) {
 		if !ok || e.live {
 			continue
 		}
-		fi, err := os.Stat(e.path(s.dir))
+		fi, err := os.Lstat(e.path(s.dir))
 		if errors.Is(err, os.ErrNotExist) {
-			continue // deleted between ReadDir and Stat
+			continue // deleted between ReadDir and Lstat
 		}
 		if err != nil {
 			return nil, false, fmt.Errorf("stat %s: %w", e.path(s.dir), err)
 		}
 		if !fi.Mode().IsRegular() {
+			s.odd.report(e.path(s.dir), fi.Mode())
 			continue
 		}
 		e.id, e.size = idOf(fi), fi.Size()
@@ -134,7 +140,7 @@ func (s fileSet) classify(name string) (entry, bool) {
 
 // readHead returns up to n leading bytes of e's content (decompressed for .gz).
 func (s fileSet) readHead(e entry, n int) ([]byte, error) {
-	f, err := os.Open(e.path(s.dir))
+	f, err := openRegular(e.path(s.dir))
 	if err != nil {
 		return nil, err
 	}

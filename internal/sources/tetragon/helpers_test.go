@@ -311,3 +311,11 @@ func (h *harness) waitIdle(n int64) {
 	target := h.src.idle.Load() + n
 	waitUntil(h.t, fmt.Sprintf("the reader is idle %d more times", n), func() bool { return h.src.idle.Load() >= target })
 }
+
+// waitWaits waits until the reader has waited for a change n more times,
+// whatever for (a file, the next data, a retry).
+func (h *harness) waitWaits(n int64) {
+	h.t.Helper()
+	target := h.src.waits.Load() + n
+	waitUntil(h.t, fmt.Sprintf("the reader waits %d more times", n), func() bool { return h.src.waits.Load() >= target })
+}

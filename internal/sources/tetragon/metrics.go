@@ -21,6 +21,7 @@ type metrics struct {
 	checkpointFails prometheus.Counter
 
 	exportMissingWarnings prometheus.Counter
+	ignoredFiles          prometheus.Counter
 }
 
 // newMetrics registers the source's metrics; gauges computed at scrape time
@@ -47,11 +48,12 @@ func newMetrics(reg prometheus.Registerer, source string) *metrics {
 		checkpointSaves: c("checkpoint_writes_total", "Checkpoints written."),
 		checkpointFails: c("checkpoint_errors_total", "Checkpoint writes that failed."),
 
+		ignoredFiles:          c("ignored_files_total", "Names in the export directory that are not regular files (symlinks, FIFOs, devices): never read, counted once each."),
 		exportMissingWarnings: c("export_missing_warnings_total", "Warnings that the export directory stayed empty or absent (a wrong path?)."),
 	}
 	reg.MustRegister(m.bytesRead, m.linesRead, m.eventsAcked, m.longLines, m.truncations, m.mismatches, m.lossIncidents,
 		m.lostBytes, m.rotations, m.watchErrors, m.readErrors, m.checkpointSaves, m.checkpointFails,
-		m.exportMissingWarnings)
+		m.exportMissingWarnings, m.ignoredFiles)
 	return m
 }
 

@@ -297,6 +297,7 @@ func (s *Source) emitLong(ctx context.Context, out chan<- *event.Batch, newline 
 
 // wait blocks until the directory changes, a poll interval passes, or ctx is done.
 func (s *Source) wait(ctx context.Context) error {
+	s.waits.Add(1)
 	s.lagSeconds(time.Now()) // notes since when unread data waits, between scrapes
 	t := time.NewTimer(s.cfg.PollInterval)
 	defer t.Stop()

@@ -75,6 +75,7 @@ type Source struct {
 	missingWarnAfter, missingWarnEvery time.Duration
 	missingSince, missingWarned        time.Time
 
+	waits        atomic.Int64           // times the reader waited for a change, whatever for
 	idle         atomic.Int64           // times the reader found nothing more to read in the live file and waited
 	status       atomic.Pointer[string] // readiness detail; "" when reading
 	unreadSince  atomic.Int64           // unix nanos since when data is on disk, unread, with nothing in flight
@@ -102,6 +103,7 @@ func New(name string, cfg Config, store *checkpoints.Store, budget *semaphore.We
 		missingWarnAfter: time.Minute,
 		missingWarnEvery: 10 * time.Minute,
 	}
+	s.set.odd.log, s.set.odd.counter = s.log, s.m.ignoredFiles
 	s.watch = newWatcher(s.set, cfg.PollInterval, s.log, s.m)
 	s.pool.New = func() any { b := make([]byte, 0, cfg.ReadBufferBytes); return &b }
 	s.setStatus("starting")

@@ -244,7 +244,7 @@ func (s *Source) atEOF(ctx context.Context, out chan<- *event.Batch) error {
 
 // liveReplaced reports whether the live path now names another file.
 func (s *Source) liveReplaced() (bool, error) {
-	fi, err := os.Stat(s.cfg.Path)
+	fi, err := os.Lstat(s.cfg.Path)
 	if errors.Is(err, os.ErrNotExist) {
 		return true, nil
 	}

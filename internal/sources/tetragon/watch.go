@@ -93,7 +93,7 @@ func (w *watcher) sawName(name string) {
 	}
 	var id fileID
 	var size int64
-	if fi, err := os.Stat(e.path(w.set.dir)); err == nil {
+	if fi, err := os.Lstat(e.path(w.set.dir)); err == nil && fi.Mode().IsRegular() {
 		size = fi.Size()
 		if !e.gz {
 			id = idOf(fi)
