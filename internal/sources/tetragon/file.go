@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/klauspost/compress/gzip"
@@ -61,6 +62,7 @@ var (
 	errTruncated  = errors.New("file is shorter than the checkpoint offset")
 	errReplaced   = errors.New("file was replaced between listing and opening")
 	errNotRegular = errors.New("not a regular file (symlink, FIFO, device): never read")
+	errCorrupt    = errors.New("compressed backup is truncated or corrupt")
 )
 
 func (of *openFile) seek(off int64, want *Position) error {
@@ -156,6 +158,20 @@ func discard(r io.Reader, n int64, prev []byte) ([]byte, error) {
 		}
 	}
 	return last, nil
+}
+
+// gzipError classifies an error from decompressing path: an I/O error stays
+// what it is (retried), anything else means the stream cannot be decoded
+// past this point (errCorrupt: no retry will read more of it).
+func gzipError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF // an empty or cut stream
+	}
+	return fmt.Errorf("gunzip %s: %w: %w", path, errCorrupt, err)
 }
 
 // Read reads the next bytes of content.

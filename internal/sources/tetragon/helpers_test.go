@@ -38,6 +38,7 @@ type harness struct {
 	consumed chan struct{}
 	hold     chan struct{} // when non-nil, the consumer waits on it before acking each batch
 	drop     bool          // the consumer records batches but never acknowledges them (a sink that rejects everything)
+	ackFirst int64         // when > 0, only the first ackFirst batches are acknowledged, the rest dropped
 	budget   int64         // the shared buffer budget (buffer_bytes)
 	logger   *slog.Logger  // when non-nil, the source logs here
 	// prelude, when set, runs on the source before Run, with Run's channel.
@@ -115,7 +116,7 @@ func (h *harness) start() {
 				h.events = append(h.events, e)
 			}
 			h.mu.Unlock()
-			if h.drop {
+			if h.drop || (h.ackFirst > 0 && h.received.Load() > h.ackFirst) {
 				continue
 			}
 			b.Expect(1)
@@ -231,6 +232,17 @@ func rotate(t *testing.T, path string) string {
 // compress gzips a backup the way lumberjack does (via .gz.tmp) and deletes the plain file.
 func compress(t *testing.T, backup string) string {
 	t.Helper()
+	gz := compressKeep(t, backup)
+	if err := os.Remove(backup); err != nil {
+		t.Fatal(err)
+	}
+	return gz
+}
+
+// compressKeep does compress's first steps: the .gz is complete, the plain
+// backup not deleted yet.
+func compressKeep(t *testing.T, backup string) string {
+	t.Helper()
 	data, err := os.ReadFile(backup)
 	if err != nil {
 		t.Fatal(err)
@@ -243,9 +255,6 @@ func compress(t *testing.T, backup string) string {
 		t.Fatal(err)
 	}
 	if err := os.Rename(backup+".gz.tmp", backup+".gz"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(backup); err != nil {
 		t.Fatal(err)
 	}
 	return backup + ".gz"

@@ -168,29 +168,29 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 			"file", pos.File.Name, "offset", pos.Offset)
 		reason = "the checkpointed file is gone and its inode was reused by another file"
 	}
-	if i := s.locate(list, pos.File, false); i >= 0 {
-		of, err := s.set.open(list[i], pos.Offset, &pos)
+	e, i, err := s.locate(list, pos.File, false)
+	if err != nil {
+		return s.rescanOrWait(ctx, err)
+	}
+	if i >= 0 {
+		of, err := s.set.open(e, pos.Offset, &pos)
 		switch {
 		case err == nil:
-			s.log.Info("resuming from checkpoint", "file", list[i].name, "offset", pos.Offset)
-			s.adopt(of, list[i].key, pos.tailBytes(of), list)
+			s.log.Info("resuming from checkpoint", "file", e.name, "offset", pos.Offset)
+			s.adopt(of, e.key, pos.tailBytes(of), list)
 			return nil
 		case errors.Is(err, errTruncated):
 			s.m.truncations.Inc()
 			s.log.Warn("file is shorter than the checkpoint offset (truncated), reading it from the start",
-				"file", list[i].name, "offset", pos.Offset)
-			return s.openAndMark(ctx, out, list, list[i], nil)
-		case errors.Is(err, errReplaced):
-			return nil // rotated meanwhile: list the directory again
+				"file", e.name, "offset", pos.Offset)
+			return s.openAndMark(ctx, out, list, e, nil)
 		case errors.Is(err, errStranger):
 			s.m.mismatches.Inc()
 			s.log.Warn("a file has the checkpoint's identity but other content, not seeking into it",
-				"file", list[i].name, "offset", pos.Offset)
+				"file", e.name, "offset", pos.Offset)
 			reason = "the checkpointed file was replaced by one with other content"
 		default:
-			s.m.readErrors.Inc()
-			s.reportErr("cannot open export file", err)
-			return s.wait(ctx)
+			return s.rescanOrWait(ctx, err)
 		}
 	}
 	posKey := pos.File.Name
@@ -290,7 +290,11 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 	}
 	curKey := s.watch.currentKey()
 	var nx *entry
-	if i := s.locate(list, s.cur.ref, true); i >= 0 {
+	_, i, err := s.locate(list, s.cur.ref, true)
+	if err != nil {
+		return s.rescanOrWait(ctx, err)
+	}
+	if i >= 0 {
 		if i+1 < len(list) {
 			nx = &list[i+1]
 		}
@@ -327,13 +331,9 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 // the previous file, and a loss report waits for the file's first data.
 func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, list []entry, e entry, loss *Loss) error {
 	of, err := s.set.open(e, 0, nil)
-	if errors.Is(err, errReplaced) {
-		return nil // rotated meanwhile: the next step lists the directory again
-	}
 	if err != nil {
-		s.m.readErrors.Inc()
-		s.reportErr("cannot open export file", err)
-		return s.wait(ctx)
+		// Rotated or deleted meanwhile: the next step lists the directory again.
+		return s.rescanOrWait(ctx, err)
 	}
 	if s.cur != nil {
 		s.cur.Close()
@@ -374,40 +374,82 @@ func (s *Source) adopt(of *openFile, key string, tail []byte, list []entry) {
 }
 
 // locate finds ref in list: a plain file by inode (and content, unless we hold
-// it open, which rules out inode reuse), else a compressed backup by content.
-func (s *Source) locate(list []entry, ref fileRef, holding bool) int {
+// it open, which rules out inode reuse), else a compressed backup by content
+// (a plain backup's .gz twin included: the plain one may be deleted before
+// its head is read). It returns the entry to open and its index in list.
+//
+// An error means a head could not be read (a file deleted or replaced
+// since the listing, an I/O error): absence is then not proven, and the
+// caller must list again rather than conclude the file is gone.
+func (s *Source) locate(list []entry, ref fileRef, holding bool) (entry, int, error) {
 	if !holding && ref.Len == 0 {
-		return -1 // no content to check an inode against (such positions are not checkpointed)
+		return entry{}, -1, nil // no content to check an inode against (such positions are not checkpointed)
+	}
+	var firstErr error
+	matches := func(e entry) bool {
+		ok, err := s.headMatches(e, ref.fingerprint)
+		if err != nil && firstErr == nil && !errors.Is(err, errCorrupt) {
+			firstErr = err
+		}
+		return ok
 	}
 	for i, e := range list {
-		if !e.gz && e.id == ref.fileID && (holding || s.headMatches(e, ref.fingerprint)) {
-			return i
+		if e.gz || e.id != ref.fileID {
+			continue
+		}
+		if holding || matches(e) {
+			return e, i, nil
 		}
 	}
 	if ref.fingerprint.Len == 0 {
-		return -1 // an empty file has no content to recognise it by
+		return entry{}, -1, nil // an empty file has no content to recognise it by
 	}
 	for i, e := range list {
-		if e.gz && s.headMatches(e, ref.fingerprint) {
-			return i
+		c := e
+		if !e.gz {
+			if e.alt == nil {
+				continue
+			}
+			c = *e.alt
+		}
+		if matches(c) {
+			return c, i, nil
 		}
 	}
-	return -1
+	return entry{}, -1, firstErr
 }
 
 // inodeReused reports whether a plain file has ref's inode but not its content.
 func (s *Source) inodeReused(list []entry, ref fileRef) bool {
 	for _, e := range list {
-		if !e.gz && e.id == ref.fileID && !s.headMatches(e, ref.fingerprint) {
+		if e.gz || e.id != ref.fileID {
+			continue
+		}
+		if ok, err := s.headMatches(e, ref.fingerprint); err == nil && !ok {
 			return true
 		}
 	}
 	return false
 }
 
-func (s *Source) headMatches(e entry, fp fingerprint) bool {
+func (s *Source) headMatches(e entry, fp fingerprint) (bool, error) {
 	head, err := s.set.readHead(e, fp.Len)
-	return err == nil && fp.Matches(head)
+	if err != nil {
+		return false, err
+	}
+	return fp.Matches(head), nil
+}
+
+// rescanOrWait handles an error that makes the listing doubtful: a file
+// gone or replaced since it was listed means list again now; anything else
+// is reported and retried after a wait.
+func (s *Source) rescanOrWait(ctx context.Context, err error) error {
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errReplaced) {
+		return nil
+	}
+	s.m.readErrors.Inc()
+	s.reportErr("cannot read an export file", err)
+	return s.wait(ctx)
 }
 
 // tailBytes returns the bytes before the position in the opened file, which
