@@ -17,6 +17,7 @@ type openFile struct {
 	path    string
 	gz      bool
 	rotated bool // known to be a finished backup: EOF is the end
+	broken  bool // a compressed stream that cannot be decoded further: its rest was reported lost
 	f       *os.File
 	r       io.Reader // f, or a gzip reader over f
 	zr      *gzip.Reader
@@ -106,13 +107,15 @@ func (of *openFile) seek(off int64, want *Position) error {
 func (of *openFile) seekGzip(off int64, want *Position) error {
 	zr, err := gzip.NewReader(of.f)
 	if err != nil {
-		return fmt.Errorf("gunzip %s: %w", of.path, err)
+		return gzipError(of.path, err)
 	}
 	of.zr, of.r = zr, zr
 	head := make([]byte, fingerprintSize)
 	n, err := io.ReadFull(zr, head)
+	// A stream cut inside the head also ends in ErrUnexpectedEOF: what
+	// decoded is the head, and the next Read reports the cut.
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("gunzip %s: %w", of.path, err)
+		return gzipError(of.path, err)
 	}
 	head = head[:n]
 	of.ref.fingerprint = fingerprintOf(head)
@@ -125,8 +128,11 @@ func (of *openFile) seekGzip(off int64, want *Position) error {
 		tail = head[max(0, off-tailSize):off]
 	} else {
 		tail, err = discard(zr, off-int64(n), head)
+		if errors.Is(err, errStranger) {
+			return err
+		}
 		if err != nil {
-			return fmt.Errorf("gunzip %s up to offset %d: %w", of.path, off, err)
+			return fmt.Errorf("up to offset %d: %w", off, gzipError(of.path, err))
 		}
 	}
 	if want != nil {
@@ -184,6 +190,9 @@ func (of *openFile) Read(p []byte) (int, error) {
 	}
 	n, err := of.r.Read(p)
 	of.off += int64(n)
+	if err != nil && of.zr != nil && !errors.Is(err, io.EOF) {
+		err = gzipError(of.path, err)
+	}
 	return n, err
 }
 

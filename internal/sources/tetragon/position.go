@@ -57,4 +57,6 @@ type Loss struct {
 	BytesAtLeast int64  `json:"lost_bytes_at_least"`
 	Exact        bool   `json:"exact"`
 	Reason       string `json:"reason"`
+	// corrupt: the data was on disk but cannot be decoded (not deleted by Tetragon).
+	corrupt bool
 }

@@ -17,9 +17,15 @@ func (s *Source) step(ctx context.Context, out chan<- *event.Batch) error {
 	if s.cur == nil {
 		return s.start(ctx, out)
 	}
+	if s.cur.broken {
+		return s.next(ctx, out)
+	}
 	progress, err := s.fill(ctx, out)
 	if progress {
 		return nil
+	}
+	if errors.Is(err, errCorrupt) {
+		return s.brokenEnd(ctx, out, err)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.m.readErrors.Inc()
@@ -27,6 +33,35 @@ func (s *Source) step(ctx context.Context, out chan<- *event.Batch) error {
 		return s.wait(ctx)
 	}
 	return s.atEOF(ctx, out)
+}
+
+// brokenEnd ends a compressed backup that cannot be decoded further: the
+// whole lines before the damage are shipped, the rest (a partial line, and
+// whatever the stream held after it) is reported lost with the next file's
+// first batch, and reading moves on. Retrying would stall the reader until
+// Tetragon deleted everything after it.
+func (s *Source) brokenEnd(ctx context.Context, out chan<- *event.Batch, cause error) error {
+	if s.long == nil {
+		if err := s.emit(ctx, out, false); err != nil {
+			return err
+		}
+	}
+	partial := int64(0)
+	if s.buf != nil {
+		partial = int64(len(s.buf) - s.lineEnd)
+		s.buf = s.buf[:0]
+	}
+	if s.long != nil {
+		partial = int64(s.long.size)
+		s.releaseBuffer(s.long.head)
+		s.long = nil
+	}
+	s.lineEnd, s.scanned = 0, 0
+	s.m.readErrors.Inc()
+	s.cur.broken = true
+	s.pendingLoss = mergeLoss(s.pendingLoss, &Loss{From: s.position(), BytesAtLeast: partial, corrupt: true,
+		Reason: fmt.Sprintf("the compressed backup cannot be read past this offset (truncated or corrupt: %v)", cause)})
+	return s.next(ctx, out)
 }
 
 // fill reads more bytes into the working buffer. It emits a batch when the

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/siemship/siemship/internal/event"
@@ -43,7 +44,7 @@ func (s *Source) start(ctx context.Context, out chan<- *event.Batch) error {
 	}
 	switch {
 	case !ok:
-		return s.startFresh(ctx, list)
+		return s.startFresh(ctx, out, list)
 	case st.Fresh:
 		return s.startAfter(ctx, list, st.After)
 	}
@@ -77,7 +78,7 @@ func (s *Source) warnIfMissing(now time.Time) {
 // startFresh starts per StartAt and persists where, before reading: until
 // the first acknowledgement, a restart must continue there, not apply
 // StartAt again (with "end", that would skip everything written meanwhile).
-func (s *Source) startFresh(ctx context.Context, list []entry) error {
+func (s *Source) startFresh(ctx context.Context, out chan<- *event.Batch, list []entry) error {
 	i := 0
 	var off int64
 	if s.cfg.StartAt == "end" {
@@ -93,6 +94,9 @@ func (s *Source) startFresh(ctx context.Context, list []entry) error {
 	of, err := s.set.open(e, off, nil)
 	if errors.Is(err, errReplaced) {
 		return nil // rotated meanwhile: list the directory again
+	}
+	if errors.Is(err, errCorrupt) {
+		return s.skipBroken(ctx, out, list, e, nil, err)
 	}
 	if err != nil {
 		s.m.readErrors.Inc()
@@ -162,6 +166,7 @@ func (s *Source) persistStart(ctx context.Context, after string) error {
 // resume continues at pos, or reports the loss when pos's file is gone.
 func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []entry, pos Position) error {
 	reason := "the checkpointed file no longer exists: Tetragon rotated it out before it was read"
+	corrupt := false
 	if s.inodeReused(list, pos.File) {
 		s.m.mismatches.Inc()
 		s.log.Warn("the checkpoint's inode now holds other content (inode reused), not seeking into it",
@@ -184,6 +189,10 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 			s.log.Warn("file is shorter than the checkpoint offset (truncated), reading it from the start",
 				"file", e.name, "offset", pos.Offset)
 			return s.openAndMark(ctx, out, list, e, nil)
+		case errors.Is(err, errCorrupt):
+			s.m.readErrors.Inc()
+			corrupt = true
+			reason = fmt.Sprintf("the checkpointed compressed backup cannot be read up to the checkpoint (%v)", err)
 		case errors.Is(err, errStranger):
 			s.m.mismatches.Inc()
 			s.log.Warn("a file has the checkpoint's identity but other content, not seeking into it",
@@ -204,7 +213,7 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 			break
 		}
 	}
-	loss := &Loss{From: pos, BytesAtLeast: max(0, pos.SizeSeen-pos.Offset), Reason: reason}
+	loss := &Loss{From: pos, BytesAtLeast: max(0, pos.SizeSeen-pos.Offset), Reason: reason, corrupt: corrupt}
 	return s.openAndMark(ctx, out, list, next, loss)
 }
 
@@ -331,6 +340,9 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 // the previous file, and a loss report waits for the file's first data.
 func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, list []entry, e entry, loss *Loss) error {
 	of, err := s.set.open(e, 0, nil)
+	if errors.Is(err, errCorrupt) {
+		return s.skipBroken(ctx, out, list, e, loss, err)
+	}
 	if err != nil {
 		// Rotated or deleted meanwhile: the next step lists the directory again.
 		return s.rescanOrWait(ctx, err)
@@ -347,6 +359,26 @@ func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, list 
 	return s.send(ctx, out, nil, nil, nil)
 }
 
+// skipBroken reports a compressed backup that cannot even be opened (its
+// header is damaged) as lost as a whole, and goes on with the file after it.
+func (s *Source) skipBroken(ctx context.Context, out chan<- *event.Batch, list []entry, e entry, loss *Loss, cause error) error {
+	s.m.readErrors.Inc()
+	var from Position
+	if s.cur != nil {
+		from = s.position()
+	} else {
+		from.File.Name = e.name
+	}
+	loss = mergeLoss(loss, &Loss{From: from, Files: []string{e.name}, BytesAtLeast: e.size, corrupt: true,
+		Reason: fmt.Sprintf("a compressed backup cannot be read at all (%v)", cause)})
+	i := slices.IndexFunc(list, func(x entry) bool { return x.key > e.key })
+	if i < 0 {
+		s.reportErr("cannot read an export file", cause)
+		return s.wait(ctx)
+	}
+	return s.openAndMark(ctx, out, list, list[i], loss)
+}
+
 // mergeLoss joins a loss still waiting to be reported with a newer one
 // that follows it: together they are one gap.
 func mergeLoss(older, newer *Loss) *Loss {
@@ -358,6 +390,10 @@ func mergeLoss(older, newer *Loss) *Loss {
 	}
 	older.Files = append(older.Files, newer.Files...)
 	older.BytesAtLeast += newer.BytesAtLeast
+	older.corrupt = older.corrupt || newer.corrupt
+	if newer.corrupt && !strings.Contains(older.Reason, newer.Reason) {
+		older.Reason += "; " + newer.Reason
+	}
 	return older
 }
 
@@ -470,11 +506,16 @@ func (p Position) tailBytes(of *openFile) []byte {
 func (s *Source) lossEvent(l *Loss) event.Event {
 	s.m.lossIncidents.Inc()
 	s.m.lostBytes.Add(float64(l.BytesAtLeast))
-	s.log.Error("data deleted by Tetragon before it was read",
+	msg, hint := "data deleted by Tetragon before it was read",
+		"siemship fell behind by more than Tetragon keeps on disk: raise export-file-max-backups/max-size or find why shipping is slow"
+	if l.corrupt {
+		msg, hint = "compressed backup truncated or corrupt, its unreadable rest is lost",
+			"the .gz was cut or damaged on disk (a full disk while Tetragon compressed?); its whole lines before the damage were shipped"
+	}
+	s.log.Error(msg,
 		"lost_from_file", l.From.File.Name, "lost_from_offset", l.From.Offset,
 		"lost_bytes_at_least", l.BytesAtLeast, "lost_files", l.Files,
-		"resumed_at_file", l.ResumedAt.Name, "reason", l.Reason,
-		"hint", "siemship fell behind by more than Tetragon keeps on disk: raise export-file-max-backups/max-size or find why shipping is slow")
+		"resumed_at_file", l.ResumedAt.Name, "reason", l.Reason, "hint", hint)
 	now := time.Now().UTC()
 	raw, err := json.Marshal(struct {
 		Loss   *Loss  `json:"siemship_data_loss"`
