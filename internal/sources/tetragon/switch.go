@@ -307,14 +307,8 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 		if i+1 < len(list) {
 			nx = &list[i+1]
 		}
-	} else {
-		// Gone from disk: Tetragon deletes oldest first, so every file left is newer.
-		for j := range list {
-			if curKey == liveKey || list[j].key > curKey {
-				nx = &list[j]
-				break
-			}
-		}
+	} else if nx, err = s.afterGone(list, curKey); err != nil {
+		return s.rescanOrWait(ctx, err)
 	}
 	if nx == nil {
 		return s.wait(ctx) // renamed, but the new live file is not there yet
@@ -327,6 +321,49 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 	s.log.Debug("finished a file, moving to the next", "finished", s.cur.ref.Name, "finished_key", curKey,
 		"offset", s.bufStart, "next", nx.name, "files", len(list))
 	return s.openAndMark(ctx, out, list, *nx, loss)
+}
+
+// afterGone picks the file after the current one when the current one is no
+// longer on disk under any name it can be matched by. Tetragon deletes
+// oldest first, so every file left after its backup name is newer.
+//
+// When that name was never seen (the live file was renamed, and compressed
+// and deleted before the watcher looked), the backups that existed when the
+// reader adopted the live file are all older (the watcher's baseline); of
+// the others, the oldest is its rename. An empty file cannot be matched by
+// content, so an empty backup outside the baseline, while what was read of
+// the file is empty too, is taken for it: skipping an empty file skips
+// nothing. Without the baseline the reader would go back to the oldest
+// backup and ship everything again.
+func (s *Source) afterGone(list []entry, curKey string) (*entry, error) {
+	if curKey != liveKey {
+		for j := range list {
+			if list[j].key > curKey {
+				return &list[j], nil
+			}
+		}
+		return nil, nil
+	}
+	for j := range list {
+		e := list[j]
+		if e.live {
+			return &list[j], nil
+		}
+		if s.watch.inBaseline(e.key) {
+			continue
+		}
+		if s.cur.off == 0 {
+			head, err := s.set.readHead(e, 1)
+			if err != nil && !errors.Is(err, errCorrupt) {
+				return nil, err
+			}
+			if err == nil && len(head) == 0 {
+				continue // empty like the file that was read: its rename, or as good
+			}
+		}
+		return &list[j], nil
+	}
+	return nil, nil
 }
 
 // openAndMark switches to e at offset 0 and emits a batch that moves the

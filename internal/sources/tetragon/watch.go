@@ -209,6 +209,14 @@ func (w *watcher) vanished(list []entry, nextKey string) (names []string, bytes 
 	return names, bytes
 }
 
+// inBaseline reports whether backup key existed when the reader adopted the
+// live file it reads (so it is older than that file).
+func (w *watcher) inBaseline(key string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.baseline[key]
+}
+
 // currentKey returns the sort key of the file being read.
 func (w *watcher) currentKey() string {
 	w.mu.Lock()
