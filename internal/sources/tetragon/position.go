@@ -52,6 +52,9 @@ type Loss struct {
 	ResumedAt *fileRef `json:"resumed_at,omitempty"`
 	// Files names whole files known to have existed in between and gone.
 	Files []string `json:"lost_files,omitempty"`
+	// FilesOmitted counts the files gone besides those named (the names
+	// are capped at maxLossNames).
+	FilesOmitted int `json:"lost_files_omitted,omitempty"`
 	// BytesAtLeast counts the bytes known to be lost; whole files rotated
 	// and deleted while siemship was not watching cannot be counted.
 	BytesAtLeast int64  `json:"lost_bytes_at_least"`
@@ -60,3 +63,6 @@ type Loss struct {
 	// corrupt: the data was on disk but cannot be decoded (not deleted by Tetragon).
 	corrupt bool
 }
+
+// maxLossNames caps the file names in one loss report.
+const maxLossNames = 20

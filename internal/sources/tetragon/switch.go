@@ -314,8 +314,8 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 		return s.wait(ctx) // renamed, but the new live file is not there yet
 	}
 	var loss *Loss
-	if names, bytes := s.watch.vanished(list, nx.key); len(names) > 0 {
-		loss = &Loss{From: s.position(), Files: names, BytesAtLeast: bytes,
+	if v := s.watch.vanished(list, nx.key); !v.empty() {
+		loss = &Loss{From: s.position(), Files: v.names, FilesOmitted: v.omitted, BytesAtLeast: v.bytes,
 			Reason: "backups were rotated out before they were read"}
 	}
 	s.log.Debug("finished a file, moving to the next", "finished", s.cur.ref.Name, "finished_key", curKey,
@@ -426,6 +426,10 @@ func mergeLoss(older, newer *Loss) *Loss {
 		return older
 	}
 	older.Files = append(older.Files, newer.Files...)
+	older.FilesOmitted += newer.FilesOmitted
+	if n := len(older.Files) - maxLossNames; n > 0 {
+		older.Files, older.FilesOmitted = older.Files[:maxLossNames], older.FilesOmitted+n
+	}
 	older.BytesAtLeast += newer.BytesAtLeast
 	older.corrupt = older.corrupt || newer.corrupt
 	if newer.corrupt && !strings.Contains(older.Reason, newer.Reason) {

@@ -31,8 +31,33 @@ type watcher struct {
 	// is its own rename or newer.
 	baseline map[string]bool
 	known    map[string]int64 // backups newer than the current file, with the size last seen
-	last     []entry
+	// gone folds the known backups that left the disk, so that known stays
+	// as small as what is on disk during an outage of any length.
+	gone vanishedFiles
+	last []entry
 }
+
+// vanishedFiles are backups newer than the current file that were deleted
+// before the reader reached them: the first maxLossNames names, a count of
+// the others and their size.
+type vanishedFiles struct {
+	names   []string
+	omitted int
+	bytes   int64
+	newest  string // greatest key folded in
+}
+
+func (v *vanishedFiles) add(key string, size int64) {
+	if len(v.names) < maxLossNames {
+		v.names = append(v.names, key)
+	} else {
+		v.omitted++
+	}
+	v.bytes += size
+	v.newest = max(v.newest, key)
+}
+
+func (v *vanishedFiles) empty() bool { return len(v.names) == 0 }
 
 func newWatcher(set fileSet, poll time.Duration, log *slog.Logger, m *metrics) *watcher {
 	return &watcher{set: set, poll: poll, log: log, m: m, wake: make(chan struct{}, 1), known: map[string]int64{}}
@@ -104,6 +129,11 @@ func (w *watcher) sawName(name string) {
 	if w.learn(e.key, id) {
 		return
 	}
+	// A late notification for a backup already folded into gone (Tetragon
+	// deletes oldest first, so anything up to gone.newest is gone too).
+	if w.gone.newest != "" && e.key <= w.gone.newest {
+		return
+	}
 	if w.newer(e.key) && size >= w.known[e.key] {
 		w.known[e.key] = size
 	}
@@ -115,12 +145,20 @@ func (w *watcher) learn(key string, id fileID) bool {
 		return false
 	}
 	w.curKey, w.baseline = key, nil
+	w.forgetUpTo(key)
+	return true
+}
+
+// forgetUpTo drops what is known of backups up to key (no longer newer).
+func (w *watcher) forgetUpTo(key string) {
 	for k := range w.known {
 		if k <= key {
 			delete(w.known, k)
 		}
 	}
-	return true
+	if w.gone.newest <= key {
+		w.gone = vanishedFiles{}
+	}
 }
 
 // newer reports whether backup key is newer than the current file.
@@ -148,12 +186,47 @@ func (w *watcher) observe() []entry {
 			w.learn(e.key, e.id)
 		}
 	}
+	present := make(map[string]bool, len(list))
 	for _, e := range list {
+		present[e.key] = true
 		if !e.live && w.newer(e.key) && e.size >= w.known[e.key] {
 			w.known[e.key] = e.size
 		}
 	}
+	w.fold(present)
 	return list
+}
+
+// fold moves known backups no longer on disk into w.gone, in key order.
+// While the current file is the live one, the oldest known backup may be its
+// own rename (not a loss: the reader holds it open), so it stays known.
+func (w *watcher) fold(present map[string]bool) {
+	own := w.ownRename()
+	var keys []string
+	for k := range w.known {
+		if !present[k] && k != own {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w.gone.add(k, w.known[k])
+		delete(w.known, k)
+	}
+}
+
+// ownRename returns, while the current file is the live one and its backup
+// name was not seen, the oldest new backup: its rename.
+func (w *watcher) ownRename() string {
+	own := ""
+	if w.curKey == liveKey {
+		for k := range w.known {
+			if own == "" || k < own {
+				own = k
+			}
+		}
+	}
+	return own
 }
 
 // reading tells the watcher which file the reader is on now, with the scan
@@ -172,41 +245,37 @@ func (w *watcher) reading(key string, id fileID, list []entry) {
 			}
 		}
 		clear(w.known)
+		w.gone = vanishedFiles{}
 		return
 	}
-	for k := range w.known {
-		if k <= key {
-			delete(w.known, k)
-		}
-	}
+	w.forgetUpTo(key)
 }
 
 // vanished returns the backups known to have existed strictly between the
 // current file and nextKey that are no longer in list, with their sizes.
-func (w *watcher) vanished(list []entry, nextKey string) (names []string, bytes int64) {
+func (w *watcher) vanished(list []entry, nextKey string) vanishedFiles {
 	present := make(map[string]bool, len(list))
 	for _, e := range list {
 		present[e.key] = true
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	own := ""
-	if w.curKey == liveKey {
-		// Its backup name was never seen: the oldest new backup is its rename.
-		for k := range w.known {
-			if own == "" || k < own {
-				own = k
-			}
-		}
-	}
-	for k, size := range w.known {
+	w.fold(present)
+	own := w.ownRename() // its backup name was never seen: the oldest new backup is its rename
+	v := w.gone
+	v.names = slices.Clone(v.names)
+	var keys []string
+	for k := range w.known {
 		if w.newer(k) && k != own && k < nextKey && !present[k] {
-			names = append(names, k)
-			bytes += size
+			keys = append(keys, k)
 		}
 	}
-	slices.Sort(names)
-	return names, bytes
+	slices.Sort(keys)
+	for _, k := range keys {
+		v.add(k, w.known[k])
+	}
+	slices.Sort(v.names)
+	return v
 }
 
 // inBaseline reports whether backup key existed when the reader adopted the
