@@ -186,25 +186,33 @@ func (w *watcher) observe() []entry {
 			w.learn(e.key, e.id)
 		}
 	}
-	present := make(map[string]bool, len(list))
 	for _, e := range list {
-		present[e.key] = true
 		if !e.live && w.newer(e.key) && e.size >= w.known[e.key] {
 			w.known[e.key] = e.size
 		}
 	}
-	w.fold(present)
+	w.fold(list)
 	return list
 }
 
-// fold moves known backups no longer on disk into w.gone, in key order.
-// While the current file is the live one, the oldest known backup may be its
-// own rename (not a loss: the reader holds it open), so it stays known.
-func (w *watcher) fold(present map[string]bool) {
+// fold moves known backups missing from a listing into w.gone, in key order.
+// Only those older than the newest backup listed: a name notified after the
+// listing was made is newer than all it holds, and not gone. While the
+// current file is the live one, the oldest known backup may be its own
+// rename (not a loss: the reader holds it open), so it stays known.
+func (w *watcher) fold(list []entry) {
+	present := make(map[string]bool, len(list))
+	newest := ""
+	for _, e := range list {
+		present[e.key] = true
+		if !e.live {
+			newest = max(newest, e.key)
+		}
+	}
 	own := w.ownRename()
 	var keys []string
 	for k := range w.known {
-		if !present[k] && k != own {
+		if !present[k] && k != own && k < newest {
 			keys = append(keys, k)
 		}
 	}
@@ -260,7 +268,7 @@ func (w *watcher) vanished(list []entry, nextKey string) vanishedFiles {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.fold(present)
+	w.fold(list)
 	own := w.ownRename() // its backup name was never seen: the oldest new backup is its rename
 	v := w.gone
 	v.names = slices.Clone(v.names)
