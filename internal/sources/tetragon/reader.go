@@ -98,7 +98,7 @@ func (s *Source) fill(ctx context.Context, out chan<- *event.Batch) (bool, error
 // line. Acquiring its size from the shared budget is where back-pressure
 // stops the reader.
 func (s *Source) takeBuffer(ctx context.Context, size int) error {
-	if err := s.budget.Acquire(ctx, int64(size)); err != nil {
+	if err := s.acquire(ctx, int64(size)); err != nil {
 		return err
 	}
 	var b []byte
@@ -108,6 +108,19 @@ func (s *Source) takeBuffer(ctx context.Context, size int) error {
 		b = make([]byte, 0, size)
 	}
 	s.buf = b
+	return nil
+}
+
+// acquire takes n bytes of the shared budget, counting the times it has to
+// wait for them.
+func (s *Source) acquire(ctx context.Context, n int64) error {
+	if s.budget.TryAcquire(n) {
+		return nil
+	}
+	s.m.budgetWaits.Inc()
+	if err := s.budget.Acquire(ctx, n); err != nil {
+		return fmt.Errorf("wait for buffer budget: %w", err)
+	}
 	return nil
 }
 
@@ -153,7 +166,7 @@ func (s *Source) emit(ctx context.Context, out chan<- *event.Batch, final bool) 
 			return err
 		}
 	} else {
-		if err := s.budget.Acquire(ctx, int64(end)); err != nil {
+		if err := s.acquire(ctx, int64(end)); err != nil {
 			return err
 		}
 		data, cost = append(make([]byte, 0, end), old[:end]...), int64(end)
