@@ -175,7 +175,7 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 	}
 	e, i, err := s.locate(list, pos.File, false)
 	if err != nil {
-		return s.rescanOrWait(ctx, err)
+		return s.rescanOrWait(ctx, "cannot read an export file", err)
 	}
 	if i >= 0 {
 		of, err := s.set.open(e, pos.Offset, &pos)
@@ -199,7 +199,7 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 				"file", e.name, "offset", pos.Offset)
 			reason = "the checkpointed file was replaced by one with other content"
 		default:
-			return s.rescanOrWait(ctx, err)
+			return s.rescanOrWait(ctx, "cannot open export file", err)
 		}
 	}
 	posKey := pos.File.Name
@@ -301,14 +301,14 @@ func (s *Source) next(ctx context.Context, out chan<- *event.Batch) error {
 	var nx *entry
 	_, i, err := s.locate(list, s.cur.ref, true)
 	if err != nil {
-		return s.rescanOrWait(ctx, err)
+		return s.rescanOrWait(ctx, "cannot read an export file", err)
 	}
 	if i >= 0 {
 		if i+1 < len(list) {
 			nx = &list[i+1]
 		}
 	} else if nx, err = s.afterGone(list, curKey); err != nil {
-		return s.rescanOrWait(ctx, err)
+		return s.rescanOrWait(ctx, "cannot read an export file", err)
 	}
 	if nx == nil {
 		return s.wait(ctx) // renamed, but the new live file is not there yet
@@ -382,7 +382,7 @@ func (s *Source) openAndMark(ctx context.Context, out chan<- *event.Batch, list 
 	}
 	if err != nil {
 		// Rotated or deleted meanwhile: the next step lists the directory again.
-		return s.rescanOrWait(ctx, err)
+		return s.rescanOrWait(ctx, "cannot open export file", err)
 	}
 	if s.cur != nil {
 		s.cur.Close()
@@ -520,12 +520,12 @@ func (s *Source) headMatches(e entry, fp fingerprint) (bool, error) {
 // rescanOrWait handles an error that makes the listing doubtful: a file
 // gone or replaced since it was listed means list again now; anything else
 // is reported and retried after a wait.
-func (s *Source) rescanOrWait(ctx context.Context, err error) error {
+func (s *Source) rescanOrWait(ctx context.Context, msg string, err error) error {
 	if errors.Is(err, os.ErrNotExist) || errors.Is(err, errReplaced) {
 		return nil
 	}
 	s.m.readErrors.Inc()
-	s.reportErr("cannot read an export file", err)
+	s.reportErr(msg, err)
 	return s.wait(ctx)
 }
 
