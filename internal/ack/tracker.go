@@ -64,12 +64,13 @@ func (t *Tracker[P]) done(seq uint64) {
 
 // Start sets the commit point to pos, a position that needs no
 // acknowledgement (where a source starts reading), so that it can be
-// persisted before anything is read. It must be called before Track.
+// persisted before anything is read. It is ignored once a position is
+// tracked: the commit point then only follows acknowledgements.
 func (t *Tracker[P]) Start(pos P) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.pending) > 0 {
-		panic("ack: Start after Track")
+	if t.next > 0 {
+		return
 	}
 	t.committed, t.has = pos, true
 	t.version++
