@@ -64,7 +64,7 @@ func (s *Source) warnIfMissing(now time.Time) {
 	if d < s.missingWarnAfter {
 		return
 	}
-	hint := "check that sources.tetragon.path is Tetragon's export-filename (Helm: exportDirectory/exportFilename) and that Tetragon's export is on"
+	hint := fmt.Sprintf("check that sources.%s.path is Tetragon's export-filename (Helm: exportDirectory/exportFilename) and that Tetragon's export is on", s.name)
 	s.setStatus(fmt.Sprintf("no export file in %s for %s: %s", s.set.dir, d.Round(time.Second), hint))
 	if !s.missingWarned.IsZero() && now.Sub(s.missingWarned) < s.missingWarnEvery {
 		return
