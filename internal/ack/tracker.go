@@ -62,6 +62,30 @@ func (t *Tracker[P]) done(seq uint64) {
 	t.first += uint64(n)
 }
 
+// Start sets the commit point to pos, a position that needs no
+// acknowledgement (where a source starts reading), so that it can be
+// persisted before anything is read. It is ignored once a position is
+// tracked: the commit point then only follows acknowledgements.
+func (t *Tracker[P]) Start(pos P) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.next > 0 {
+		return
+	}
+	t.committed, t.has = pos, true
+	t.version++
+}
+
+// Oldest returns the oldest tracked position not yet acknowledged, if any.
+func (t *Tracker[P]) Oldest() (pos P, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.pending) == 0 {
+		return pos, false
+	}
+	return t.pending[0].pos, true
+}
+
 // Committed returns the newest position before which everything is
 // acknowledged, whether there is one, and a version number that changes
 // whenever the position does (so savers can skip unchanged state).

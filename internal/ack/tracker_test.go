@@ -85,3 +85,26 @@ func TestTrackerConcurrentRandomOrder(t *testing.T) {
 		t.Fatalf("committed %d (ok=%v), want %d", pos, ok, n-1)
 	}
 }
+
+func TestTrackerStartIsCommittedAndOldestIsTheFirstUnacknowledged(t *testing.T) {
+	var tr Tracker[int]
+	tr.Start(5)
+	if pos, ok, v := tr.Committed(); !ok || pos != 5 || v == 0 {
+		t.Fatalf("after Start: committed %d ok=%v version %d, want 5, true, >0", pos, ok, v)
+	}
+	if _, ok := tr.Oldest(); ok {
+		t.Fatal("Oldest with nothing tracked")
+	}
+	a, b := tr.Track(10), tr.Track(20)
+	b()
+	if pos, ok := tr.Oldest(); !ok || pos != 10 {
+		t.Fatalf("Oldest = %d %v, want 10", pos, ok)
+	}
+	a()
+	if _, ok := tr.Oldest(); ok {
+		t.Fatal("Oldest after everything was acknowledged")
+	}
+	if pos, _, _ := tr.Committed(); pos != 20 {
+		t.Fatalf("committed %d, want 20", pos)
+	}
+}

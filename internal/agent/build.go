@@ -29,7 +29,7 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 	reg := prometheus.WrapRegistererWith(prometheus.Labels{"source": s.Name}, a.reg)
 	switch {
 	case s.Tetragon != nil:
-		src := tetragon.New(*s.Tetragon, store, budget, a.reg, log)
+		src := tetragon.New(s.Name, *s.Tetragon, store, budget, a.reg, log)
 		parser := tetragonparse.New(reg, log)
 		return pipeline.Input{Name: s.Name, Source: src, Process: a.tetragonProcessing(parser, enrichMu)}, nil
 	case s.Logpush != nil:

@@ -79,7 +79,10 @@ func (s *Store) Save(name string, v any) error {
 		return fmt.Errorf("encode checkpoint %s: %w", name, err)
 	}
 	path := s.Path(name)
-	if err := renameio.WriteFile(path, append(data, '\n'), 0o600); err != nil {
+	// The temporary file goes in the state directory itself: the rename
+	// then never crosses a mount, and renameio need not probe the system
+	// temp directory (creating and renaming test files) on every save.
+	if err := renameio.WriteFile(path, append(data, '\n'), 0o600, renameio.WithTempDir(s.dir)); err != nil {
 		return fmt.Errorf("write checkpoint %s: %w", path, err)
 	}
 	return syncDir(s.dir)

@@ -150,6 +150,13 @@ sinks:
 	}
 	t.Logf("compress=%v: %d lines in %d files; %d SIGTERM + %d SIGKILL restarts; delivered %d distinct, %d duplicates; %d lines reported lost in %d reports; receiver faults %v",
 		compress, totalLines, len(w.files), terms, kills, rec.distinct(), rec.dups(), len(lost), len(rec.lossReports()), recv.Stats().Faults)
+	perKill := rec.dupsPerKill()
+	worst := 0
+	for _, n := range perKill {
+		worst = max(worst, n)
+	}
+	t.Logf("duplicates per SIGKILL: %.0f on average, %d at most (%v, by killed session)",
+		float64(rec.dups())/float64(max(kills, 1)), worst, perKill)
 }
 
 // line is a Tetragon-shaped numbered line.
@@ -366,6 +373,27 @@ func (r *recorder) distinct() (n int) {
 		}
 	}
 	return n
+}
+
+// dupsPerKill attributes each duplicate to the session whose delivery was
+// repeated (a later session sent the line again): only SIGKILLed sessions
+// may have any, and how many says how far the checkpoint lagged delivery.
+func (r *recorder) dupsPerKill() []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	by := map[int64]int{}
+	for _, sessions := range r.by {
+		for i := 0; i+1 < len(sessions); i++ {
+			by[sessions[i]]++
+		}
+	}
+	var out []int
+	for s := int64(1); s <= r.session.Load(); s++ {
+		if r.kill[s] {
+			out = append(out, by[s])
+		}
+	}
+	return out
 }
 
 func (r *recorder) dups() (n int) {

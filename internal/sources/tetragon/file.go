@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/klauspost/compress/gzip"
@@ -16,6 +17,7 @@ type openFile struct {
 	path    string
 	gz      bool
 	rotated bool // known to be a finished backup: EOF is the end
+	broken  bool // a compressed stream that cannot be decoded further: its rest was reported lost
 	f       *os.File
 	r       io.Reader // f, or a gzip reader over f
 	zr      *gzip.Reader
@@ -28,7 +30,7 @@ type openFile struct {
 // mismatch returns errStranger and the file is closed.
 func (s fileSet) open(e entry, off int64, want *Position) (*openFile, error) {
 	path := e.path(s.dir)
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return nil, err
 	}
@@ -57,9 +59,11 @@ func (s fileSet) open(e entry, off int64, want *Position) (*openFile, error) {
 }
 
 var (
-	errStranger  = errors.New("file content differs from the checkpoint")
-	errTruncated = errors.New("file is shorter than the checkpoint offset")
-	errReplaced  = errors.New("file was replaced between listing and opening")
+	errStranger   = errors.New("file content differs from the checkpoint")
+	errTruncated  = errors.New("file is shorter than the checkpoint offset")
+	errReplaced   = errors.New("file was replaced between listing and opening")
+	errNotRegular = errors.New("not a regular file (symlink, FIFO, device): never read")
+	errCorrupt    = errors.New("compressed backup is truncated or corrupt")
 )
 
 func (of *openFile) seek(off int64, want *Position) error {
@@ -103,13 +107,15 @@ func (of *openFile) seek(off int64, want *Position) error {
 func (of *openFile) seekGzip(off int64, want *Position) error {
 	zr, err := gzip.NewReader(of.f)
 	if err != nil {
-		return fmt.Errorf("gunzip %s: %w", of.path, err)
+		return gzipError(of.path, err)
 	}
 	of.zr, of.r = zr, zr
 	head := make([]byte, fingerprintSize)
 	n, err := io.ReadFull(zr, head)
+	// A stream cut inside the head also ends in ErrUnexpectedEOF: what
+	// decoded is the head, and the next Read reports the cut.
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("gunzip %s: %w", of.path, err)
+		return gzipError(of.path, err)
 	}
 	head = head[:n]
 	of.ref.fingerprint = fingerprintOf(head)
@@ -122,8 +128,11 @@ func (of *openFile) seekGzip(off int64, want *Position) error {
 		tail = head[max(0, off-tailSize):off]
 	} else {
 		tail, err = discard(zr, off-int64(n), head)
+		if errors.Is(err, errStranger) {
+			return err
+		}
 		if err != nil {
-			return fmt.Errorf("gunzip %s up to offset %d: %w", of.path, off, err)
+			return fmt.Errorf("up to offset %d: %w", off, gzipError(of.path, err))
 		}
 	}
 	if want != nil {
@@ -157,6 +166,20 @@ func discard(r io.Reader, n int64, prev []byte) ([]byte, error) {
 	return last, nil
 }
 
+// gzipError classifies an error from decompressing path: an I/O error stays
+// what it is (retried), anything else means the stream cannot be decoded
+// past this point (errCorrupt: no retry will read more of it).
+func gzipError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF // an empty or cut stream
+	}
+	return fmt.Errorf("gunzip %s: %w: %w", path, errCorrupt, err)
+}
+
 // Read reads the next bytes of content.
 func (of *openFile) Read(p []byte) (int, error) {
 	if len(of.pending) > 0 {
@@ -167,6 +190,9 @@ func (of *openFile) Read(p []byte) (int, error) {
 	}
 	n, err := of.r.Read(p)
 	of.off += int64(n)
+	if err != nil && of.zr != nil && !errors.Is(err, io.EOF) {
+		err = gzipError(of.path, err)
+	}
 	return n, err
 }
 
@@ -205,10 +231,27 @@ func (of *openFile) Close() error {
 	return of.f.Close()
 }
 
+// tailBefore returns the up to tailSize bytes before off, for a position's
+// tail checksum.
+func (of *openFile) tailBefore(off int64) ([]byte, error) {
+	n := min(off, tailSize)
+	if n == 0 {
+		return nil, nil
+	}
+	if of.gz {
+		return nil, fmt.Errorf("tail of %s: a compressed file is only started at offset 0", of.path)
+	}
+	b := make([]byte, n)
+	if _, err := of.f.ReadAt(b, off-n); err != nil {
+		return nil, fmt.Errorf("read %s: %w", of.path, err)
+	}
+	return b, nil
+}
+
 // lastLineEnd returns the offset just after the last newline before size, so
 // that starting at the end of a file never begins in the middle of a line.
 func lastLineEnd(path string, size int64, maxLine int) (int64, error) {
-	f, err := os.Open(path)
+	f, err := openRegular(path)
 	if err != nil {
 		return 0, err
 	}
@@ -219,7 +262,10 @@ func lastLineEnd(path string, size int64, maxLine int) (int64, error) {
 		return 0, fmt.Errorf("read %s: %w", path, err)
 	}
 	i := bytes.LastIndexByte(buf, '\n')
-	if i < 0 {
+	switch {
+	case i < 0 && n == size:
+		return 0, nil // one line, still being written: start at its beginning
+	case i < 0:
 		return size, nil
 	}
 	return size - n + int64(i) + 1, nil

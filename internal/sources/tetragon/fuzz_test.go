@@ -39,11 +39,7 @@ func FuzzLines(f *testing.F) {
 		}
 		f.Write(data[split:])
 		f.Close()
-		deadline := time.Now().Add(30 * time.Second)
-		for len(h.lines()) < len(want) && time.Now().Before(deadline) {
-			time.Sleep(2 * time.Millisecond)
-		}
-		time.Sleep(20 * time.Millisecond) // nothing more may come
+		h.waitIdle(2) // everything on disk was read and emitted: nothing more can come
 		h.stop()
 		got := h.eventsCopy()
 		if len(got) != len(want) {

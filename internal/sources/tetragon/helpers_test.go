@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -36,6 +37,15 @@ type harness struct {
 	runErr   chan error
 	consumed chan struct{}
 	hold     chan struct{} // when non-nil, the consumer waits on it before acking each batch
+	drop     bool          // the consumer records batches but never acknowledges them (a sink that rejects everything)
+	ackFirst int64         // when > 0, only the first ackFirst batches are acknowledged, the rest dropped
+	budget   int64         // the shared buffer budget (buffer_bytes)
+	logger   *slog.Logger  // when non-nil, the source logs here
+	// prelude, when set, runs on the source before Run, with Run's channel.
+	prelude  func(ctx context.Context, s *Source, out chan<- *event.Batch)
+	received atomic.Int64 // batches the consumer got
+	// missingWarnAfter and missingWarnEvery, when set, replace the source's.
+	missingWarnAfter, missingWarnEvery time.Duration
 
 	mu     sync.Mutex
 	events []event.Event // copies
@@ -45,10 +55,11 @@ func newHarness(t *testing.T) *harness {
 	t.Helper()
 	dir := testkit.KeptDir(t)
 	return &harness{
-		t:     t,
-		dir:   dir,
-		path:  filepath.Join(dir, "tetragon.log"),
-		state: filepath.Join(t.TempDir(), "state"),
+		t:      t,
+		dir:    dir,
+		path:   filepath.Join(dir, "tetragon.log"),
+		state:  filepath.Join(t.TempDir(), "state"),
+		budget: 16 << 20,
 		cfg: Config{
 			MaxLineBytes:       1 << 20,
 			ReadBufferBytes:    64 << 10,
@@ -73,16 +84,29 @@ func (h *harness) start() {
 	if testing.Verbose() {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	h.src = New(cfg, store, semaphore.NewWeighted(16<<20), h.reg, log)
+	if h.logger != nil {
+		log = h.logger
+	}
+	h.src = New("tetragon", cfg, store, semaphore.NewWeighted(h.budget), h.reg, log)
+	if h.missingWarnAfter > 0 {
+		h.src.missingWarnAfter, h.src.missingWarnEvery = h.missingWarnAfter, h.missingWarnEvery
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	out := make(chan *event.Batch, 2)
 	h.runErr = make(chan error, 1)
 	h.consumed = make(chan struct{})
-	go func() { h.runErr <- h.src.Run(ctx, out); close(out) }()
+	go func() {
+		if h.prelude != nil {
+			h.prelude(ctx, h.src, out)
+		}
+		h.runErr <- h.src.Run(ctx, out)
+		close(out)
+	}()
 	go func() {
 		defer close(h.consumed)
 		for b := range out {
+			h.received.Add(1)
 			if h.hold != nil {
 				<-h.hold
 			}
@@ -92,6 +116,9 @@ func (h *harness) start() {
 				h.events = append(h.events, e)
 			}
 			h.mu.Unlock()
+			if h.drop || (h.ackFirst > 0 && h.received.Load() > h.ackFirst) {
+				continue
+			}
 			b.Expect(1)
 			for i := range b.Events {
 				b.Events[i].Batch().Delivered(1)
@@ -205,6 +232,17 @@ func rotate(t *testing.T, path string) string {
 // compress gzips a backup the way lumberjack does (via .gz.tmp) and deletes the plain file.
 func compress(t *testing.T, backup string) string {
 	t.Helper()
+	gz := compressKeep(t, backup)
+	if err := os.Remove(backup); err != nil {
+		t.Fatal(err)
+	}
+	return gz
+}
+
+// compressKeep does compress's first steps: the .gz is complete, the plain
+// backup not deleted yet.
+func compressKeep(t *testing.T, backup string) string {
+	t.Helper()
 	data, err := os.ReadFile(backup)
 	if err != nil {
 		t.Fatal(err)
@@ -217,9 +255,6 @@ func compress(t *testing.T, backup string) string {
 		t.Fatal(err)
 	}
 	if err := os.Rename(backup+".gz.tmp", backup+".gz"); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Remove(backup); err != nil {
 		t.Fatal(err)
 	}
 	return backup + ".gz"
@@ -275,4 +310,21 @@ func waitUntil(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// waitIdle waits until the reader has, n more times, found nothing left to
+// read and gone to wait for a change: whatever it was going to emit from
+// what is on disk now, it has emitted.
+func (h *harness) waitIdle(n int64) {
+	h.t.Helper()
+	target := h.src.idle.Load() + n
+	waitUntil(h.t, fmt.Sprintf("the reader is idle %d more times", n), func() bool { return h.src.idle.Load() >= target })
+}
+
+// waitWaits waits until the reader has waited for a change n more times,
+// whatever for (a file, the next data, a retry).
+func (h *harness) waitWaits(n int64) {
+	h.t.Helper()
+	target := h.src.waits.Load() + n
+	waitUntil(h.t, fmt.Sprintf("the reader waits %d more times", n), func() bool { return h.src.waits.Load() >= target })
 }

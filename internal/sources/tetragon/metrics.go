@@ -19,6 +19,10 @@ type metrics struct {
 	readErrors      prometheus.Counter
 	checkpointSaves prometheus.Counter
 	checkpointFails prometheus.Counter
+
+	exportMissingWarnings prometheus.Counter
+	ignoredFiles          prometheus.Counter
+	budgetWaits           prometheus.Counter
 }
 
 // newMetrics registers the source's metrics; gauges computed at scrape time
@@ -44,9 +48,14 @@ func newMetrics(reg prometheus.Registerer, source string) *metrics {
 		readErrors:      c("read_errors_total", "Errors opening or reading export files."),
 		checkpointSaves: c("checkpoint_writes_total", "Checkpoints written."),
 		checkpointFails: c("checkpoint_errors_total", "Checkpoint writes that failed."),
+
+		ignoredFiles:          c("ignored_files_total", "Names in the export directory that are not regular files (symlinks, FIFOs, devices): never read, counted once each."),
+		budgetWaits:           c("buffer_waits_total", "Times the reader waited for buffer budget: events read but not yet delivered fill buffer_bytes (back-pressure)."),
+		exportMissingWarnings: c("export_missing_warnings_total", "Warnings that the export directory stayed empty or absent (a wrong path?)."),
 	}
 	reg.MustRegister(m.bytesRead, m.linesRead, m.eventsAcked, m.longLines, m.truncations, m.mismatches, m.lossIncidents,
-		m.lostBytes, m.rotations, m.watchErrors, m.readErrors, m.checkpointSaves, m.checkpointFails)
+		m.lostBytes, m.rotations, m.watchErrors, m.readErrors, m.checkpointSaves, m.checkpointFails,
+		m.exportMissingWarnings, m.ignoredFiles, m.budgetWaits)
 	return m
 }
 

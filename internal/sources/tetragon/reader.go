@@ -17,9 +17,15 @@ func (s *Source) step(ctx context.Context, out chan<- *event.Batch) error {
 	if s.cur == nil {
 		return s.start(ctx, out)
 	}
+	if s.cur.broken {
+		return s.next(ctx, out)
+	}
 	progress, err := s.fill(ctx, out)
 	if progress {
 		return nil
+	}
+	if errors.Is(err, errCorrupt) {
+		return s.brokenEnd(ctx, out, err)
 	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		s.m.readErrors.Inc()
@@ -27,6 +33,35 @@ func (s *Source) step(ctx context.Context, out chan<- *event.Batch) error {
 		return s.wait(ctx)
 	}
 	return s.atEOF(ctx, out)
+}
+
+// brokenEnd ends a compressed backup that cannot be decoded further: the
+// whole lines before the damage are shipped, the rest (a partial line, and
+// whatever the stream held after it) is reported lost with the next file's
+// first batch, and reading moves on. Retrying would stall the reader until
+// Tetragon deleted everything after it.
+func (s *Source) brokenEnd(ctx context.Context, out chan<- *event.Batch, cause error) error {
+	if s.long == nil {
+		if err := s.emit(ctx, out, false); err != nil {
+			return err
+		}
+	}
+	partial := int64(0)
+	if s.buf != nil {
+		partial = int64(len(s.buf) - s.lineEnd)
+		s.buf = s.buf[:0]
+	}
+	if s.long != nil {
+		partial = int64(s.long.size)
+		s.releaseBuffer(s.long.head)
+		s.long = nil
+	}
+	s.lineEnd, s.scanned = 0, 0
+	s.m.readErrors.Inc()
+	s.cur.broken = true
+	s.pendingLoss = mergeLoss(s.pendingLoss, &Loss{From: s.position(), BytesAtLeast: partial, corrupt: true,
+		Reason: fmt.Sprintf("the compressed backup cannot be read past this offset (truncated or corrupt: %v)", cause)})
+	return s.next(ctx, out)
 }
 
 // fill reads more bytes into the working buffer. It emits a batch when the
@@ -63,7 +98,7 @@ func (s *Source) fill(ctx context.Context, out chan<- *event.Batch) (bool, error
 // line. Acquiring its size from the shared budget is where back-pressure
 // stops the reader.
 func (s *Source) takeBuffer(ctx context.Context, size int) error {
-	if err := s.budget.Acquire(ctx, int64(size)); err != nil {
+	if err := s.acquire(ctx, int64(size)); err != nil {
 		return err
 	}
 	var b []byte
@@ -73,6 +108,19 @@ func (s *Source) takeBuffer(ctx context.Context, size int) error {
 		b = make([]byte, 0, size)
 	}
 	s.buf = b
+	return nil
+}
+
+// acquire takes n bytes of the shared budget, counting the times it has to
+// wait for them.
+func (s *Source) acquire(ctx context.Context, n int64) error {
+	if s.budget.TryAcquire(n) {
+		return nil
+	}
+	s.m.budgetWaits.Inc()
+	if err := s.budget.Acquire(ctx, n); err != nil {
+		return fmt.Errorf("wait for buffer budget: %w", err)
+	}
 	return nil
 }
 
@@ -118,7 +166,7 @@ func (s *Source) emit(ctx context.Context, out chan<- *event.Batch, final bool) 
 			return err
 		}
 	} else {
-		if err := s.budget.Acquire(ctx, int64(end)); err != nil {
+		if err := s.acquire(ctx, int64(end)); err != nil {
 			return err
 		}
 		data, cost = append(make([]byte, 0, end), old[:end]...), int64(end)
@@ -173,14 +221,12 @@ func (s *Source) send(ctx context.Context, out chan<- *event.Batch, events []eve
 		l.ResumedAt = &pos.File
 		events = append([]event.Event{s.lossEvent(l)}, events...)
 	}
-	ack := s.tracker.Track(pos)
+	ack := s.tracker.Track(tracked{pos: pos, read: time.Now().UnixNano()})
 	var b *event.Batch
-	b = event.NewBatch(Name, events, func() {
-		if n := len(b.Events); n > 0 {
-			s.lastAckedTime.Store(b.Events[n-1].Time)
-			s.m.eventsAcked.Add(float64(n))
-		}
+	b = event.NewBatch(s.name, events, func() {
+		s.m.eventsAcked.Add(float64(len(b.Events)))
 		ack()
+		s.commitMoved()
 		if release != nil {
 			release()
 		}
@@ -299,6 +345,8 @@ func (s *Source) emitLong(ctx context.Context, out chan<- *event.Batch, newline 
 
 // wait blocks until the directory changes, a poll interval passes, or ctx is done.
 func (s *Source) wait(ctx context.Context) error {
+	s.waits.Add(1)
+	s.lagSeconds(time.Now()) // notes since when unread data waits, between scrapes
 	t := time.NewTimer(s.cfg.PollInterval)
 	defer t.Stop()
 	select {

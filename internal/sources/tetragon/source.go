@@ -7,6 +7,7 @@ package tetragon
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -20,12 +21,11 @@ import (
 	"github.com/siemship/siemship/internal/event"
 )
 
-// Name is the source's name in tags, metrics and the checkpoint file.
-const Name = "tetragon"
 
 // Source reads the file set. Run must be called once; Close after the
 // pipeline has drained persists the final position.
 type Source struct {
+	name   string // in tags, metrics (label source) and the checkpoint key
 	cfg    Config
 	log    *slog.Logger
 	m      *metrics
@@ -35,7 +35,8 @@ type Source struct {
 	watch  *watcher
 	pool   sync.Pool
 
-	tracker ack.Tracker[Position]
+	tracker ack.Tracker[tracked]
+	moved   chan struct{} // capacity 1: the commit point moved since the last save
 
 	// Reader-goroutine state.
 	cur         *openFile
@@ -48,24 +49,40 @@ type Source struct {
 	pendingLoss *Loss  // a loss to report with the first data of the (empty) current file
 	lastErr     string
 
-	status        atomic.Pointer[string] // readiness detail; "" when reading
-	lastAckedTime atomic.Int64
-	lastSaved     atomic.Int64 // unix nanos of the last successful checkpoint write
-	savedVersion  uint64
-	saveMu        sync.Mutex
-	closeOnce     sync.Once
+	// A directory without export files is warned about after
+	// missingWarnAfter, then every missingWarnEvery.
+	missingWarnAfter, missingWarnEvery time.Duration
+	missingSince, missingWarned        time.Time
+
+	waits        atomic.Int64           // times the reader waited for a change, whatever for
+	idle         atomic.Int64           // times the reader found nothing more to read in the live file and waited
+	status       atomic.Pointer[string] // readiness detail; "" when reading
+	unreadSince  atomic.Int64           // unix nanos since when data is on disk, unread, with nothing in flight
+	lastSaved    atomic.Int64           // unix nanos of the last successful checkpoint write
+	savedVersion uint64
+	saveMu       sync.Mutex
+	closeOnce    sync.Once
 }
 
-// New prepares a source; it reads nothing until Run.
-func New(cfg Config, store *checkpoints.Store, budget *semaphore.Weighted, reg prometheus.Registerer, log *slog.Logger) *Source {
+// New prepares the source called name; it reads nothing until Run. The name
+// tags its batches, labels its metrics (source=<name>) and keys its
+// checkpoint. log should already identify the source (the caller adds
+// "source"); New adds only the path.
+func New(name string, cfg Config, store *checkpoints.Store, budget *semaphore.Weighted, reg prometheus.Registerer, log *slog.Logger) *Source {
 	s := &Source{
+		name:   name,
 		cfg:    cfg,
-		log:    log.With("source", Name, "path", cfg.Path),
-		m:      newMetrics(reg, Name),
+		log:    log.With("path", cfg.Path),
+		m:      newMetrics(reg, name),
 		store:  store,
 		budget: budget,
 		set:    newFileSet(cfg.Path),
+		moved:  make(chan struct{}, 1),
+
+		missingWarnAfter: time.Minute,
+		missingWarnEvery: 10 * time.Minute,
 	}
+	s.set.odd.log, s.set.odd.counter = s.log, s.m.ignoredFiles
 	s.watch = newWatcher(s.set, cfg.PollInterval, s.log, s.m)
 	s.pool.New = func() any { b := make([]byte, 0, cfg.ReadBufferBytes); return &b }
 	s.setStatus("starting")
@@ -110,33 +127,70 @@ func (s *Source) Close() error {
 	return err
 }
 
+// saveLoop writes the checkpoint soon after the commit point moves: at once
+// when the last write is older than the save delay, else when it is that
+// old, so acks arriving meanwhile share one write. Only this goroutine
+// saves while Run runs (Close saves after it), so one write is in flight.
 func (s *Source) saveLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.CheckpointInterval)
-	defer t.Stop()
+	delay := min(s.cfg.CheckpointInterval, maxSaveDelay)
+	var last time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
-			if err := s.save(); err != nil {
-				// Keep going: the next tick retries, and the data is still on disk.
-				s.log.Error("checkpoint not saved", "error", err)
-			}
+		case <-s.moved:
 		}
+		if wait := delay - time.Since(last); wait > 0 && !sleep(ctx, wait) {
+			return
+		}
+		last = time.Now()
+		if err := s.save(); err != nil {
+			// The data is still on disk and the position in memory: retry
+			// after a second rather than hammer a failing disk.
+			s.log.Error("checkpoint not saved", "error", err, "retry_in", saveRetry.String())
+			last = last.Add(saveRetry - delay)
+			s.commitMoved()
+		}
+	}
+}
+
+// saveRetry is how long a failed checkpoint write waits to be retried.
+const saveRetry = time.Second
+
+// commitMoved tells saveLoop that there is something new to save.
+func (s *Source) commitMoved() {
+	select {
+	case s.moved <- struct{}{}:
+	default:
+	}
+}
+
+// sleep waits d or until ctx is done, reporting whether d passed.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }
 
 func (s *Source) save() error {
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	pos, ok, version := s.tracker.Committed()
+	c, ok, version := s.tracker.Committed()
 	if !ok || version == s.savedVersion {
 		return nil
 	}
-	err := s.store.Save(Name, state{Version: stateVersion, Path: s.cfg.Path, Position: pos})
-	if err != nil {
+	st := state{Version: stateVersion, Path: s.cfg.Path, Position: c.pos}
+	if c.fresh {
+		st.Position, st.Fresh, st.After = Position{}, true, c.after
+	}
+	if err := s.store.Save(s.name, st); err != nil {
 		s.m.checkpointFails.Inc()
-		return err
+		return fmt.Errorf("save checkpoint of source %s: %w", s.name, err)
 	}
 	s.savedVersion = version
 	s.lastSaved.Store(time.Now().UnixNano())
@@ -146,12 +200,12 @@ func (s *Source) save() error {
 
 // Committed returns the newest delivered position (for tests and status).
 func (s *Source) Committed() (Position, bool) {
-	pos, ok, _ := s.tracker.Committed()
-	return pos, ok
+	c, ok, _ := s.tracker.Committed()
+	return c.pos, ok && !c.fresh
 }
 
 func (s *Source) registerGauges(reg prometheus.Registerer) {
-	labels := prometheus.Labels{"source": Name}
+	labels := prometheus.Labels{"source": s.name}
 	g := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "siemship", Subsystem: "source", Name: name, Help: help, ConstLabels: labels,
@@ -170,13 +224,8 @@ func (s *Source) registerGauges(reg prometheus.Registerer) {
 			_, _, left := s.lag()
 			return float64(left)
 		}),
-		g("lag_seconds", "Age of the newest delivered event while data is pending; 0 when caught up.", func() float64 {
-			lag, _, _ := s.lag()
-			t := s.lastAckedTime.Load()
-			if lag == 0 || t == 0 {
-				return 0
-			}
-			return max(0, time.Since(time.UnixMilli(t)).Seconds())
+		g("lag_seconds", "Age of the oldest data not yet acknowledged (since it was read, or found unread on disk); 0 when caught up.", func() float64 {
+			return s.lagSeconds(time.Now())
 		}),
 		g("checkpoint_age_seconds", "Seconds since the checkpoint was last written.", func() float64 {
 			t := s.lastSaved.Load()
@@ -194,7 +243,8 @@ func (s *Source) registerGauges(reg prometheus.Registerer) {
 // lag derives the backlog from the watcher's last scan and the committed position.
 func (s *Source) lag() (bytes int64, behind int, rotationsLeft int) {
 	list, curKey := s.watch.lastScan()
-	pos, _, _ := s.tracker.Committed()
+	c, _, _ := s.tracker.Committed()
+	pos := c.pos
 	backups, idx := 0, -1
 	for _, e := range list {
 		if !e.live {
@@ -219,6 +269,26 @@ func (s *Source) lag() (bytes int64, behind int, rotationsLeft int) {
 	return bytes, behind, max(rotationsLeft, 0)
 }
 
+// lagSeconds is the age of the oldest data not yet acknowledged: of the
+// oldest batch in flight since it was read, or, with nothing in flight, of
+// the unread bytes since they were first seen on disk.
+func (s *Source) lagSeconds(now time.Time) float64 {
+	if c, ok := s.tracker.Oldest(); ok {
+		s.unreadSince.Store(0)
+		return max(0, now.Sub(time.Unix(0, c.read)).Seconds())
+	}
+	if lag, _, _ := s.lag(); lag == 0 {
+		s.unreadSince.Store(0)
+		return 0
+	}
+	since := s.unreadSince.Load()
+	if since == 0 {
+		s.unreadSince.CompareAndSwap(0, now.UnixNano())
+		since = s.unreadSince.Load()
+	}
+	return max(0, now.Sub(time.Unix(0, since)).Seconds())
+}
+
 // Stats is a snapshot for the periodic status line.
 type Stats struct {
 	EventsRead, EventsAcked, LostBytes, DataLosses int64
@@ -239,3 +309,8 @@ func (s *Source) Stats() Stats {
 		RotationsBeforeLoss: left,
 	}
 }
+
+// maxSaveDelay bounds how long a moved commit point waits to be written,
+// whatever CheckpointInterval says: a SIGKILL then re-ships what was in
+// flight plus at most this much.
+const maxSaveDelay = 100 * time.Millisecond

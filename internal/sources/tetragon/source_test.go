@@ -94,11 +94,11 @@ func TestInodeReusedByOtherContentIsNotSeekedInto(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st state
-	if _, err := h.src.store.Load(Name, &st); err != nil {
+	if _, err := h.src.store.Load(h.src.name, &st); err != nil {
 		t.Fatal(err)
 	}
 	st.Position.File.fileID = idOf(fi)
-	if err := h.src.store.Save(Name, st); err != nil {
+	if err := h.src.store.Save(h.src.name, st); err != nil {
 		t.Fatal(err)
 	}
 
@@ -167,7 +167,7 @@ func TestPartialLastLineWaitsForItsNewline(t *testing.T) {
 	f.WriteString(full[:500])
 	h.start()
 	h.waitLines(2)
-	time.Sleep(100 * time.Millisecond) // several poll intervals: the half line must not go out
+	h.waitIdle(2) // the reader has read the half line and found no newline
 	if n := len(h.lines()); n != 2 {
 		t.Fatalf("%d events before the line was complete, want 2", n)
 	}
@@ -215,7 +215,7 @@ func TestFiveMiBLineIsShippedTruncatedAndFlagged(t *testing.T) {
 	// The checkpoint is after the last line: a restart reads nothing again.
 	h.events = nil
 	h.start()
-	time.Sleep(100 * time.Millisecond)
+	h.waitIdle(2)
 	h.stop()
 	if n := len(h.lines()); n != 0 {
 		t.Fatalf("restart re-read %d events", n)
@@ -265,12 +265,15 @@ func TestDataDeletedBeforeItWasReadIsReported(t *testing.T) {
 func TestBackPressurePausesTheReader(t *testing.T) {
 	h := newHarness(t)
 	h.hold = make(chan struct{})
-	appendLines(t, h.path, lines(0, 2000)) // ~2 MB, far more than fits in flight
+	h.budget = 4 * int64(h.cfg.ReadBufferBytes) // 256 KiB; the file is 2 MB
+	appendLines(t, h.path, lines(0, 2000))
 	h.start()
-	time.Sleep(200 * time.Millisecond)
-	read := testutil.ToFloat64(h.src.m.bytesRead)
-	if read >= 2000*1000 {
-		t.Fatalf("reader read %v bytes while nothing was acknowledged; it must pause", read)
+	waitUntil(t, "the reader waits for budget", func() bool { return testutil.ToFloat64(h.src.m.budgetWaits) >= 1 })
+	// Nothing is acknowledged, so nothing is released: the reader is
+	// stopped for good, with no more than the budget read.
+	read := int64(testutil.ToFloat64(h.src.m.bytesRead))
+	if read > h.budget || read < h.budget-int64(h.cfg.ReadBufferBytes) {
+		t.Fatalf("reader read %d bytes while nothing was acknowledged; want the budget of %d, less at most one read buffer", read, h.budget)
 	}
 	close(h.hold)
 	got := h.waitLines(2000)
@@ -283,7 +286,7 @@ func TestBackupsDeletedWhileTheReaderWasBehindAreReported(t *testing.T) {
 	h.hold = make(chan struct{})
 	appendLines(t, h.path, lines(0, 300)) // several batches: the reader blocks inside this file
 	h.start()
-	time.Sleep(100 * time.Millisecond)
+	waitUntil(t, "the reader sent a batch of the live file", func() bool { return h.received.Load() >= 1 })
 
 	// While the reader is paused by back-pressure: the file it reads is
 	// rotated, two more rotations happen, and retention deletes the next
@@ -321,7 +324,7 @@ func TestMissingFileIsReportedUntilItAppears(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.start()
-	time.Sleep(100 * time.Millisecond)
+	h.waitWaits(2)
 	ok, why := h.src.Ready()
 	if ok || !strings.Contains(why, "waiting for Tetragon's export file") {
 		t.Fatalf("Ready() = %v %q, want not ready, waiting for the file", ok, why)
@@ -344,7 +347,7 @@ func TestStartAtEndSkipsExistingData(t *testing.T) {
 	f.WriteString(line(10)[:100]) // a half-written line: starting inside it would ship garbage
 	f.Close()
 	h.start()
-	time.Sleep(100 * time.Millisecond)
+	waitUntil(t, "the source started at the end", func() bool { ok, _ := h.src.Ready(); return ok })
 	f, _ = os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString(line(10)[100:] + "\n")
 	f.Close()

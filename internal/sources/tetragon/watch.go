@@ -31,8 +31,33 @@ type watcher struct {
 	// is its own rename or newer.
 	baseline map[string]bool
 	known    map[string]int64 // backups newer than the current file, with the size last seen
-	last     []entry
+	// gone folds the known backups that left the disk, so that known stays
+	// as small as what is on disk during an outage of any length.
+	gone vanishedFiles
+	last []entry
 }
+
+// vanishedFiles are backups newer than the current file that were deleted
+// before the reader reached them: the first maxLossNames names, a count of
+// the others and their size.
+type vanishedFiles struct {
+	names   []string
+	omitted int
+	bytes   int64
+	newest  string // greatest key folded in
+}
+
+func (v *vanishedFiles) add(key string, size int64) {
+	if len(v.names) < maxLossNames {
+		v.names = append(v.names, key)
+	} else {
+		v.omitted++
+	}
+	v.bytes += size
+	v.newest = max(v.newest, key)
+}
+
+func (v *vanishedFiles) empty() bool { return len(v.names) == 0 }
 
 func newWatcher(set fileSet, poll time.Duration, log *slog.Logger, m *metrics) *watcher {
 	return &watcher{set: set, poll: poll, log: log, m: m, wake: make(chan struct{}, 1), known: map[string]int64{}}
@@ -45,7 +70,7 @@ func (w *watcher) run(ctx context.Context) {
 	var errs chan error
 	fw, err := fsnotify.NewWatcher()
 	if err != nil {
-		w.log.Warn("file notifications unavailable, polling only", "interval", w.poll, "error", err)
+		w.log.Warn("file notifications unavailable, polling only", "interval", w.poll.String(), "error", err)
 	} else {
 		defer fw.Close()
 		events, errs = fw.Events, fw.Errors
@@ -93,7 +118,7 @@ func (w *watcher) sawName(name string) {
 	}
 	var id fileID
 	var size int64
-	if fi, err := os.Stat(e.path(w.set.dir)); err == nil {
+	if fi, err := os.Lstat(e.path(w.set.dir)); err == nil && fi.Mode().IsRegular() {
 		size = fi.Size()
 		if !e.gz {
 			id = idOf(fi)
@@ -102,6 +127,11 @@ func (w *watcher) sawName(name string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.learn(e.key, id) {
+		return
+	}
+	// A late notification for a backup already folded into gone (Tetragon
+	// deletes oldest first, so anything up to gone.newest is gone too).
+	if w.gone.newest != "" && e.key <= w.gone.newest {
 		return
 	}
 	if w.newer(e.key) && size >= w.known[e.key] {
@@ -115,12 +145,20 @@ func (w *watcher) learn(key string, id fileID) bool {
 		return false
 	}
 	w.curKey, w.baseline = key, nil
+	w.forgetUpTo(key)
+	return true
+}
+
+// forgetUpTo drops what is known of backups up to key (no longer newer).
+func (w *watcher) forgetUpTo(key string) {
 	for k := range w.known {
 		if k <= key {
 			delete(w.known, k)
 		}
 	}
-	return true
+	if w.gone.newest <= key {
+		w.gone = vanishedFiles{}
+	}
 }
 
 // newer reports whether backup key is newer than the current file.
@@ -153,7 +191,50 @@ func (w *watcher) observe() []entry {
 			w.known[e.key] = e.size
 		}
 	}
+	w.fold(list)
 	return list
+}
+
+// fold moves known backups missing from a listing into w.gone, in key order.
+// Only those older than the newest backup listed: a name notified after the
+// listing was made is newer than all it holds, and not gone. While the
+// current file is the live one, the oldest known backup may be its own
+// rename (not a loss: the reader holds it open), so it stays known.
+func (w *watcher) fold(list []entry) {
+	present := make(map[string]bool, len(list))
+	newest := ""
+	for _, e := range list {
+		present[e.key] = true
+		if !e.live {
+			newest = max(newest, e.key)
+		}
+	}
+	own := w.ownRename()
+	var keys []string
+	for k := range w.known {
+		if !present[k] && k != own && k < newest {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		w.gone.add(k, w.known[k])
+		delete(w.known, k)
+	}
+}
+
+// ownRename returns, while the current file is the live one and its backup
+// name was not seen, the oldest new backup: its rename.
+func (w *watcher) ownRename() string {
+	own := ""
+	if w.curKey == liveKey {
+		for k := range w.known {
+			if own == "" || k < own {
+				own = k
+			}
+		}
+	}
+	return own
 }
 
 // reading tells the watcher which file the reader is on now, with the scan
@@ -172,41 +253,45 @@ func (w *watcher) reading(key string, id fileID, list []entry) {
 			}
 		}
 		clear(w.known)
+		w.gone = vanishedFiles{}
 		return
 	}
-	for k := range w.known {
-		if k <= key {
-			delete(w.known, k)
-		}
-	}
+	w.forgetUpTo(key)
 }
 
 // vanished returns the backups known to have existed strictly between the
 // current file and nextKey that are no longer in list, with their sizes.
-func (w *watcher) vanished(list []entry, nextKey string) (names []string, bytes int64) {
+func (w *watcher) vanished(list []entry, nextKey string) vanishedFiles {
 	present := make(map[string]bool, len(list))
 	for _, e := range list {
 		present[e.key] = true
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	own := ""
-	if w.curKey == liveKey {
-		// Its backup name was never seen: the oldest new backup is its rename.
-		for k := range w.known {
-			if own == "" || k < own {
-				own = k
-			}
-		}
-	}
-	for k, size := range w.known {
+	w.fold(list)
+	own := w.ownRename() // its backup name was never seen: the oldest new backup is its rename
+	v := w.gone
+	v.names = slices.Clone(v.names)
+	var keys []string
+	for k := range w.known {
 		if w.newer(k) && k != own && k < nextKey && !present[k] {
-			names = append(names, k)
-			bytes += size
+			keys = append(keys, k)
 		}
 	}
-	slices.Sort(names)
-	return names, bytes
+	slices.Sort(keys)
+	for _, k := range keys {
+		v.add(k, w.known[k])
+	}
+	slices.Sort(v.names)
+	return v
+}
+
+// inBaseline reports whether backup key existed when the reader adopted the
+// live file it reads (so it is older than that file).
+func (w *watcher) inBaseline(key string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.baseline[key]
 }
 
 // currentKey returns the sort key of the file being read.
