@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -22,6 +24,8 @@ import (
 
 	"gopkg.in/natefinch/lumberjack.v2"
 
+	"github.com/siemship/siemship/internal/emulators/faults"
+	"github.com/siemship/siemship/internal/emulators/httpingest"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/testkit"
@@ -36,10 +40,20 @@ const (
 	token      = "torture-token"
 )
 
-func TestRotationTorturePlainBackups(t *testing.T)      { torture(t, false) }
-func TestRotationTortureCompressedBackups(t *testing.T) { torture(t, true) }
+func TestRotationTorturePlainBackups(t *testing.T)      { torture(t, false, false) }
+func TestRotationTortureCompressedBackups(t *testing.T) { torture(t, true, false) }
 
-func torture(t *testing.T, compress bool) {
+// Two sinks, LogScale and HTTP ingest, both with injected faults, the HTTP
+// receiver down for the first sessions: every line reaches both (or is
+// reported lost to both), the checkpoint never passes what either has not
+// acknowledged.
+func TestRotationTortureTwoSinks(t *testing.T) { torture(t, false, true) }
+
+// httpDownSessions is how many sessions the HTTP receiver of the two-sink
+// run refuses every request (connection reset).
+const httpDownSessions = 3
+
+func torture(t *testing.T, compress, twoSinks bool) {
 	bin := agentproc.Binary(t, testkit.RepoRoot(t))
 	dir := testkit.KeptDir(t)
 	exportDir := filepath.Join(dir, "export")
@@ -58,6 +72,26 @@ func torture(t *testing.T, compress bool) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go recv.Serve(ctx, ln)
+
+	// The second sink: a Taegis-style receiver, down at first.
+	rec2 := newRecorder()
+	var httpDown atomic.Bool
+	extraSink, env := "", []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}
+	if twoSinks {
+		recv2 := httpingest.New(httpingest.Config{Keys: []string{token}, Path: "/v1/torture", MaxBodyBytes: 32 << 20, Discard: true, OnEvent: rec2.onLine})
+		recv2.Faults().Set(faults.Config{Rate: 0.12, Seed: 8, SlowDelay: 300 * time.Millisecond})
+		httpDown.Store(true)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if httpDown.Load() {
+				faults.ResetConn(w)
+				return
+			}
+			recv2.ServeHTTP(w, r)
+		}))
+		defer srv.Close()
+		extraSink = fmt.Sprintf("  taegis:\n    type: http\n    url: %s/v1/torture\n    linger: 200ms\n    retry_initial: 50ms\n    retry_max: 1s\n", srv.URL)
+		env = append(env, "SIEMSHIP_SINKS_TAEGIS_TOKEN="+token)
+	}
 
 	cfg := filepath.Join(dir, "siemship.yaml")
 	os.WriteFile(cfg, []byte(fmt.Sprintf(`state_dir: %s
@@ -78,7 +112,7 @@ sinks:
     linger: 200ms
     retry_initial: 50ms
     retry_max: 1s
-`, filepath.Join(dir, "state"), filepath.Join(exportDir, "tetragon.log"), backups, ln.Addr())), 0o600)
+%s`, filepath.Join(dir, "state"), filepath.Join(exportDir, "tetragon.log"), backups, ln.Addr(), extraSink)), 0o600)
 
 	w := &writer{dir: exportDir, compress: compress}
 	writerDone := make(chan error, 1)
@@ -89,8 +123,17 @@ sinks:
 	var terms, kills int
 	writing := true
 	for writing || terms+kills < 20 {
-		rec.session.Add(1)
-		p := agentproc.Start(t, bin, cfg, logPath, "SIEMSHIP_LOGSCALE_TOKEN="+token)
+		session := rec.session.Add(1)
+		rec2.session.Store(session)
+		if twoSinks && session > httpDownSessions {
+			httpDown.Store(false)
+		}
+		if httpDown.Load() {
+			// What LogScale gets now, the checkpoint cannot cover: the next
+			// session sends it again.
+			rec.excuse(session)
+		}
+		p := agentproc.Start(t, bin, cfg, logPath, env...)
 		// A signal before the handlers are installed kills like SIGKILL;
 		// SIGTERM is meant to test the graceful path, so wait for start-up.
 		p.WaitForLog(t, "siemship started", time.Minute)
@@ -104,6 +147,7 @@ sinks:
 		} else {
 			p.Kill(t)
 			rec.killed(rec.session.Load())
+			rec2.killed(rec.session.Load())
 			kills++
 			time.Sleep(50 * time.Millisecond) // let the receiver drop requests of the dead process
 		}
@@ -121,13 +165,16 @@ sinks:
 	}
 
 	// A last run until every line is either delivered or reported lost.
-	rec.session.Add(1)
-	p := agentproc.Start(t, bin, cfg, logPath, "SIEMSHIP_LOGSCALE_TOKEN="+token)
+	rec2.session.Store(rec.session.Add(1))
+	p := agentproc.Start(t, bin, cfg, logPath, env...)
 	deadline := time.Now().Add(3 * time.Minute)
 	prev, progressed := -1, time.Now()
 	for {
 		lost := w.lostLines(t, rec.lossReports())
 		missing := rec.missing(lost)
+		if twoSinks {
+			missing = append(missing, rec2.missing(w.lostLines(t, rec2.lossReports()))...)
+		}
 		if len(missing) == 0 {
 			break
 		}
@@ -144,9 +191,20 @@ sinks:
 
 	lost := w.lostLines(t, rec.lossReports())
 	rec.check(t, lost)
+	if twoSinks {
+		lost2 := w.lostLines(t, rec2.lossReports())
+		rec2.check(t, lost2)
+		if len(lost2) != len(lost) {
+			t.Errorf("loss reports cover %d lines at LogScale and %d at the HTTP sink: both must hear of every loss", len(lost), len(lost2))
+		}
+		t.Logf("HTTP sink (down for %d sessions): delivered %d distinct, %d duplicates, %d lines reported lost",
+			httpDownSessions, rec2.distinct(), rec2.dups(), len(lost2))
+	}
 	// Nothing the receiver was sent is invalid, so nothing may be dead-lettered.
-	if dl, err := os.ReadFile(filepath.Join(dir, "state", "logscale-dead-letter.ndjson")); err == nil && len(dl) > 0 {
-		t.Errorf("events were dead-lettered: %.300s", dl)
+	for _, sink := range []string{"logscale", "taegis"} {
+		if dl, err := os.ReadFile(filepath.Join(dir, "state", sink+"-dead-letter.ndjson")); err == nil && len(dl) > 0 {
+			t.Errorf("events were dead-lettered by %s: %.300s", sink, dl)
+		}
 	}
 	t.Logf("compress=%v: %d lines in %d files; %d SIGTERM + %d SIGKILL restarts; delivered %d distinct, %d duplicates; %d lines reported lost in %d reports; receiver faults %v",
 		compress, totalLines, len(w.files), terms, kills, rec.distinct(), rec.dups(), len(lost), len(rec.lossReports()), recv.Stats().Faults)
@@ -308,6 +366,7 @@ type recorder struct {
 	mu      sync.Mutex
 	by      [][]int64 // line → sessions that delivered it
 	kill    map[int64]bool
+	excused map[int64]bool // see excuse
 	losses  []tetragon.Loss
 	strange []string // events that are neither a whole line nor a loss report
 }
@@ -316,9 +375,15 @@ func newRecorder() *recorder {
 	return &recorder{by: make([][]int64, totalLines), kill: map[int64]bool{}}
 }
 
-func (r *recorder) onEvent(e emulator.StoredEvent) {
+func (r *recorder) onEvent(e emulator.StoredEvent) { r.record(e.Attributes, e.RawString) }
+
+// onLine records one NDJSON line of the HTTP ingest receiver.
+func (r *recorder) onLine(line []byte) { r.record(string(line), string(line)) }
+
+// record files one event, given as its JSON and as it was received.
+func (r *recorder) record(attributes, raw string) {
 	s := r.session.Load()
-	if m := seqRe.FindStringSubmatch(e.Attributes); m != nil {
+	if m := seqRe.FindStringSubmatch(attributes); m != nil {
 		seq, _ := strconv.Atoi(m[1])
 		r.mu.Lock()
 		r.by[seq] = append(r.by[seq], s)
@@ -328,7 +393,7 @@ func (r *recorder) onEvent(e emulator.StoredEvent) {
 	var report struct {
 		Loss *tetragon.Loss `json:"siemship_data_loss"`
 	}
-	if err := json.Unmarshal([]byte(e.Attributes), &report); err == nil && report.Loss != nil {
+	if err := json.Unmarshal([]byte(attributes), &report); err == nil && report.Loss != nil {
 		r.mu.Lock()
 		r.losses = append(r.losses, *report.Loss)
 		r.mu.Unlock()
@@ -336,8 +401,20 @@ func (r *recorder) onEvent(e emulator.StoredEvent) {
 	}
 	// Anything else means a line was cut or mangled on the way.
 	r.mu.Lock()
-	r.strange = append(r.strange, e.RawString)
+	r.strange = append(r.strange, raw)
 	r.mu.Unlock()
+}
+
+// excuse marks a session whose deliveries the checkpoint could not cover
+// although it ended gracefully (another sink was down): a later session
+// may send them again.
+func (r *recorder) excuse(session int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.excused == nil {
+		r.excused = map[int64]bool{}
+	}
+	r.excused[session] = true
 }
 
 func (r *recorder) killed(session int64) {
@@ -427,12 +504,12 @@ func (r *recorder) check(t *testing.T, lost map[int]bool) {
 		}
 		if lost[seq] {
 			// Possible only for lines a killed session delivered beyond its last checkpoint.
-			if !r.kill[sessions[0]] {
+			if !r.kill[sessions[0]] && !r.excused[sessions[0]] {
 				lostButDelivered++
 			}
 		}
 		for i := 0; i+1 < len(sessions); i++ {
-			if !r.kill[sessions[i]] {
+			if !r.kill[sessions[i]] && !r.excused[sessions[i]] {
 				unexplainedDup++
 				if unexplainedDup <= 5 {
 					t.Errorf("line %d delivered by sessions %v; session %d ended with SIGTERM, so it must not be re-sent", seq, sessions, sessions[i])

@@ -52,7 +52,15 @@ func TestFailNextResetStoresNothing(t *testing.T) {
 		resp.Body.Close()
 		t.Fatalf("got %d, want a connection error", resp.StatusCode)
 	}
-	if st := s.Stats(); st.Events != 0 || st.Faults[FaultFailNext] != 1 || st.RequestsByStatus[0] != 1 {
+	// The handler records the request after it reset the connection, so the
+	// client can see the reset first: wait for the record.
+	deadline := time.Now().Add(10 * time.Second)
+	st := s.Stats()
+	for st.RequestsByStatus[0] == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		st = s.Stats()
+	}
+	if st.Events != 0 || st.Faults[FaultFailNext] != 1 || st.RequestsByStatus[0] != 1 {
 		t.Fatalf("stats %+v", st)
 	}
 }
