@@ -230,7 +230,10 @@ func configKeys() []string {
 		case k == "routes", strings.HasSuffix(k, ".<name>.type"):
 			// Optional: no routes means every source to every sink; types are implied by the names.
 		case strings.HasPrefix(k, "sources.<name>."):
-			keys = append(keys, "sources.tetragon."+strings.TrimPrefix(k, "sources.<name>."))
+			rest := strings.TrimPrefix(k, "sources.<name>.")
+			if slices.Contains(config.TypeKeys("sources", "tetragon"), rest) {
+				keys = append(keys, "sources.tetragon."+rest)
+			}
 		case strings.HasPrefix(k, "sinks.<name>."):
 			rest := strings.TrimPrefix(k, "sinks.<name>.")
 			if slices.Contains(config.TypeKeys("sinks", "logscale"), rest) {
