@@ -29,11 +29,11 @@ func RepoRoot(tb testing.TB) string {
 	}
 }
 
-// SharedTestdata returns the path of a file in the shared test data that
-// sits next to the repository (../shared/testdata).
+// SharedTestdata returns the path of a file in the repository's test data
+// (testdata/ at its root), shared by the tests of several packages.
 func SharedTestdata(tb testing.TB, elem ...string) string {
 	tb.Helper()
-	p := filepath.Join(append([]string{RepoRoot(tb), "..", "shared", "testdata"}, elem...)...)
+	p := filepath.Join(append([]string{RepoRoot(tb), "testdata"}, elem...)...)
 	if _, err := os.Stat(p); err != nil {
 		tb.Fatalf("shared test data missing: %v", err)
 	}

@@ -407,6 +407,7 @@ func TestSchemaRejectsTyposAndWrongTypes(t *testing.T) {
 		{[]string{"--set", "config.sinks.logscale.batch_events=many"}, "/config/sinks/logscale/batch_events"},
 		{[]string{"--set", "tetragon.newExportDirectory=yes"}, "/tetragon/newExportDirectory"},
 		{[]string{"--set", "config.sinks.logscale.url=cloud.community.humio.com"}, "/config/sinks/logscale/url"},
+		{[]string{"--set", "config.sinks.logscale.url=https://cloud.community.humio.com/api/v1/ingest/humio-structured"}, "/config/sinks/logscale/url"},
 		{[]string{"-f", bad}, "/config/sinks/logscale/tags"},
 		{[]string{"--set", "metrics.serviceMonitor.enabled=true", "--set", "metrics.podMonitor.enabled=true"}, "/metrics/podMonitor/enabled"},
 		{[]string{"--set", "updateStrategy.type=Recreate"}, "/updateStrategy/type"},

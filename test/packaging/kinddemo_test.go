@@ -230,7 +230,7 @@ func TestKindDemoReceiverAndAgent(t *testing.T) {
 
 	// A Tetragon export file: the documentation's events and one from
 	// siemship's sensitive-files policy.
-	samples, err := os.ReadFile(filepath.Join(root(), "..", "shared", "testdata", "tetragon", "docs-examples.ndjson"))
+	samples, err := os.ReadFile(filepath.Join(root(), "testdata", "tetragon", "docs-examples.ndjson"))
 	if err != nil {
 		t.Fatal(err)
 	}

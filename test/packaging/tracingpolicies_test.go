@@ -74,7 +74,7 @@ func readPolicies(t *testing.T) map[string]policy {
 // describes them: the CRDs are installed into the API server, which then
 // validates the policies (unknown fields and enum values included).
 func TestTracingPoliciesAcceptedByTetragonsCRDs(t *testing.T) {
-	crds := filepath.Join(root(), "..", "shared", "testdata", "tetragon-crds")
+	crds := filepath.Join(root(), "testdata", "tetragon-crds")
 	kubectl(t, "apply", "--server-side", "--field-manager=siemship-test", "-f", crds)
 	kubectl(t, "wait", "--for=condition=Established", "--timeout=60s",
 		"crd/tracingpolicies.cilium.io", "crd/tracingpoliciesnamespaced.cilium.io")

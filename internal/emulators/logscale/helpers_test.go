@@ -109,7 +109,7 @@ func gz(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// testdataPath finds shared testdata: ../shared/testdata from the repository
+// testdataPath finds the repository's testdata: testdata/ from the repository
 // root (the directory holding go.mod).
 func testdataPath(t testing.TB, rel string) string {
 	t.Helper()
@@ -119,7 +119,7 @@ func testdataPath(t testing.TB, rel string) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "testdata", rel)
+			return filepath.Join(dir, "testdata", rel)
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {

@@ -27,7 +27,7 @@ import (
 
 const testToken = "tok-3f9a1c7e-secret-value"
 
-// sharedTestdata returns ../shared/testdata relative to the repo root.
+// sharedTestdata returns the repository's testdata directory.
 func sharedTestdata(t testing.TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -36,7 +36,7 @@ func sharedTestdata(t testing.TB) string {
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return filepath.Join(dir, "..", "shared", "testdata")
+			return filepath.Join(dir, "testdata")
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
