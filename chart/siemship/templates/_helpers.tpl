@@ -169,3 +169,32 @@ sinks:
         path: {{ $sec.secretKey | default "token" }}
 {{- end }}
 {{- end -}}
+
+{{/* The Logpush receiver: its name, labels and paths. Its pods carry their
+own app.kubernetes.io/name, so the DaemonSet's selector never matches them. */}}
+{{- define "siemship.logpushName" -}}
+{{- printf "%s-logpush" (include "siemship.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "siemship.logpushSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-logpush" (include "siemship.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "siemship.logpushLabels" -}}
+{{ include "siemship.logpushSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: logpush-receiver
+app.kubernetes.io/part-of: siemship
+{{- end -}}
+
+{{- define "siemship.logpushSecretName" -}}
+{{- if .Values.logpush.auth.createSecret -}}
+{{- printf "%s-auth" (include "siemship.logpushName" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- required "logpush.auth.existingSecret is required (or createSecret: true with secret)" .Values.logpush.auth.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "siemship.logpushTLSDir" -}}/etc/siemship/logpush/tls{{- end -}}
+{{- define "siemship.logpushAuthDir" -}}/etc/siemship/logpush/auth{{- end -}}
