@@ -323,4 +323,17 @@ func TestLogpushReceiverAppliedToTheAPIServer(t *testing.T) {
 		}
 	}
 	kubectl(t, "apply", "--server-side", "--dry-run=server", "--field-manager=siemship-test", "-f", joinDocs(t, all))
+
+	// helm install (server dry run) prints the destination_conf to give Cloudflare.
+	conf, _ := cluster(t)
+	notes := run(t, helmBin(t), "install", "siemship", chartDir, "--namespace", "siemship-logpush", "--kubeconfig", conf,
+		"--dry-run=server", "--set", "rbac.create=false", "-f", writeTemp(t, "logpush.yaml", logpushValues))
+	for _, want := range []string{
+		"kubectl -n siemship-logpush rollout status deployment/siemship-logpush",
+		"https://logpush.example.com/<dataset>?header_Authorization=Bearer%20<secret>&tags=dataset:<dataset>",
+	} {
+		if !strings.Contains(notes, want) {
+			t.Errorf("helm install output lacks %q:\n%s", want, notes)
+		}
+	}
 }
