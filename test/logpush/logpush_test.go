@@ -83,7 +83,7 @@ func TestSIGKILLMidRequest(t *testing.T) {
 		Kinds: []emulator.FaultKind{emulator.FaultSlow}})
 	a := newAgent(t, rec, agentOptions{sinks: "sinks:\n" + ls.config(), env: logscaleEnv()})
 	a.start()
-	const uploads, per, kills = 16, 400, 3
+	const uploads, per, kills = 24, 400, 3
 	ps := a.startPush(uploads, per, 2)
 	for range kills {
 		// Mid-request: this session delivered part of what it was pushed
