@@ -13,9 +13,9 @@ import (
 func TestRealReceivers(t *testing.T) {
 	pki := syslogd.NewPKI(t)
 	for _, tc := range []struct {
-		name, kind                        string
+		name, kind                       string
 		transport, framing, format, body string
-		ack                               string
+		ack                              string
 	}{
 		{"rsyslog-imtcp-lf-rfc3164-kv", syslogd.RsyslogTCP, TransportTCP, FramingLF, FormatRFC3164, BodyKV, AckWritten},
 		{"rsyslog-imtcp-octet-rfc5424-json", syslogd.RsyslogTCP, TransportTCP, FramingOctet, FormatRFC5424, BodyJSON, AckPeer},

@@ -127,8 +127,8 @@ func discardReads(c *conn) error {
 }
 
 // writeStream writes every unsent message, in chunks. With ack: written a
-// message is delivered once fully written; with ack: peer it waits for
-// peerAcks.
+// chunk's messages are delivered once the write call succeeded; with ack:
+// peer they wait for peerAcks.
 func (s *Sink) writeStream(c *conn) error {
 	q := &s.q
 	for q.unsent() > 0 {
@@ -144,28 +144,29 @@ func (s *Sink) writeStream(c *conn) error {
 		wireStart := c.wire
 		n, err := c.write(q.arena[start:end], s.cfg.WriteTimeout)
 		s.m.bytesSent.Add(float64(n))
-		// Entries written in full: count them; a message cut off in the
-		// middle is sent again whole on the next connection.
-		full := first
-		for full < last && q.ents[full].off+q.ents[full].n-start <= n {
-			e := &q.ents[full]
+		if err != nil {
+			// The connection broke during the call: the bytes the kernel
+			// took are as good as lost with it, so none of the chunk counts
+			// as written; all of it goes again on the next connection
+			// (duplicates rather than loss).
+			return fmt.Errorf("write to %s: %w", s.cfg.Address, err)
+		}
+		now := time.Now()
+		for i := first; i < last; i++ {
+			e := &q.ents[i]
 			if c.isTLS {
 				e.end = c.wire // TLS records: the whole chunk's bytes
 			} else {
 				e.end = wireStart + int64(e.off+e.n-start)
 			}
-			e.sentAt = time.Now()
-			full++
+			e.sentAt = now
 		}
-		s.m.messagesSent.Add(float64(full - first))
-		q.sent = full
+		s.m.messagesSent.Add(float64(last - first))
+		q.sent = last
 		if !s.peer {
-			s.delivered(full - first)
+			s.delivered(last - first)
 		}
 		s.m.unacked.Set(float64(q.inflight()))
-		if err != nil {
-			return fmt.Errorf("write to %s: %w", s.cfg.Address, err)
-		}
 	}
 	return nil
 }
