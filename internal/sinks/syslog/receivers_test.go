@@ -64,3 +64,25 @@ func TestRealReceivers(t *testing.T) {
 		})
 	}
 }
+
+// Closing the input while batches are still queued ends Run once they are
+// delivered (a close seen while draining the input once left Run waiting).
+func TestCloseWhileQueued(t *testing.T) {
+	for _, kind := range []string{syslogd.RsyslogTCP, syslogd.RsyslogRELP} {
+		t.Run(kind, func(t *testing.T) {
+			rcv := syslogd.Start(t, syslogd.Options{Kind: kind})
+			cfg := testConfig(rcv.Addr)
+			if kind == syslogd.RsyslogRELP {
+				cfg.Transport = TransportRELP
+			}
+			const n = 300
+			r := startRun(t, cfg, n)
+			r.send(genEvents(t, n, 5), 0, n)
+			r.finish(t, 20*time.Second)
+			if got := r.nacked.Load(); got != n {
+				t.Fatalf("%d of %d acknowledged when Run returned", got, n)
+			}
+			rcv.WaitMessages(n, 20*time.Second)
+		})
+	}
+}

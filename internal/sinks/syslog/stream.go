@@ -74,6 +74,9 @@ func (s *Sink) runStream(ctx context.Context, in <-chan *event.Batch) error {
 			}
 		}
 
+		if !inOpen && q.len() == 0 {
+			return ctx.Err() // everything written (and acknowledged) after the input closed
+		}
 		var inC <-chan *event.Batch
 		if inOpen && (!s.peer || q.bytes() < int(s.cfg.PeerWindowBytes)) {
 			inC = in
