@@ -56,6 +56,8 @@ func (c *Config) Validate() ([]string, error) {
 			s.HTTP.Validate(sv)
 			c.defaultDeadLetter(&s.HTTP.DeadLetterPath, s.Name)
 			maxBatch = max(maxBatch, int64(s.HTTP.MaxBytes))
+		case s.Syslog != nil:
+			s.Syslog.Validate(sv)
 		}
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 2*c.BufferBytes {
