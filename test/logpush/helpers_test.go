@@ -83,7 +83,11 @@ func (r *recorder) generated(rec []byte, dataset string, when time.Time) {
 // delivered records that sink received rec; typ is its event type as the
 // sink saw it ("" when the sink does not carry one).
 func (r *recorder) delivered(sink, rec, typ string) {
-	s := r.session.Load()
+	r.deliveredBy(sink, rec, typ, r.session.Load())
+}
+
+// deliveredBy records that session s delivered rec to sink.
+func (r *recorder) deliveredBy(sink, rec, typ string, s int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ds, ok := r.dataset[rec]
