@@ -47,8 +47,9 @@ type Receiver struct {
 	cmd  *exec.Cmd
 	done chan struct{}
 
-	counted int64 // bytes of the output file Count has read
-	lines   int   // whole lines in them
+	counted int64  // bytes of the output file Count has read
+	lines   int    // whole lines in them
+	buf     []byte // Count's read buffer
 }
 
 // Start starts a receiver on a free loopback port; it is stopped when the
@@ -252,11 +253,13 @@ func (r *Receiver) Count() int {
 	if _, err := f.Seek(r.counted, io.SeekStart); err != nil {
 		r.tb.Fatalf("seek %s: %v", r.out, err)
 	}
-	buf := make([]byte, 1<<20)
+	if r.buf == nil {
+		r.buf = make([]byte, 1<<20)
+	}
 	for {
-		n, err := f.Read(buf)
+		n, err := f.Read(r.buf)
 		r.counted += int64(n)
-		r.lines += bytes.Count(buf[:n], []byte{'\n'})
+		r.lines += bytes.Count(r.buf[:n], []byte{'\n'})
 		if err == io.EOF {
 			return r.lines
 		}
