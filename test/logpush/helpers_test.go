@@ -56,25 +56,38 @@ type recorder struct {
 	session atomic.Int64 // incremented at every agent start
 	mu      sync.Mutex
 	dataset map[string]string             // record → dataset, every record generated
+	when    map[string]time.Time          // record → its event time
 	by      map[string]map[string][]int64 // sink → record → sessions
 	killed  map[int64]bool
 	strange []string // delivered but never generated, or mistyped
+	// index, when set, is called with every generated record before it
+	// is pushed (the syslog sink indexes records by their flattened fields).
+	index func(rec []byte)
 }
 
 func newRecorder() *recorder {
-	return &recorder{dataset: map[string]string{}, by: map[string]map[string][]int64{}, killed: map[int64]bool{}}
+	return &recorder{dataset: map[string]string{}, when: map[string]time.Time{}, by: map[string]map[string][]int64{}, killed: map[int64]bool{}}
 }
 
-func (r *recorder) generated(rec []byte, dataset string) {
+// generated files a record of dataset whose event time is when.
+func (r *recorder) generated(rec []byte, dataset string, when time.Time) {
 	r.mu.Lock()
 	r.dataset[string(rec)] = dataset
+	r.when[string(rec)] = when
 	r.mu.Unlock()
+	if r.index != nil {
+		r.index(rec)
+	}
 }
 
 // delivered records that sink received rec; typ is its event type as the
 // sink saw it ("" when the sink does not carry one).
 func (r *recorder) delivered(sink, rec, typ string) {
-	s := r.session.Load()
+	r.deliveredBy(sink, rec, typ, r.session.Load())
+}
+
+// deliveredBy records that session s delivered rec to sink.
+func (r *recorder) deliveredBy(sink, rec, typ string, s int64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ds, ok := r.dataset[rec]
@@ -292,14 +305,16 @@ type push struct {
 	left atomic.Int64 // uploads not yet answered 200 or given up
 }
 
-// startPush validates every job, then uploads uploads batches of
-// perUpload records per job, parallel at a time per job, recording every
-// generated record.
+// startPush validates every job and generates every job's records, then
+// uploads uploads batches of perUpload records per job, parallel at a time
+// per job, recording every generated record. Nothing is pushed before
+// everything is generated, so a test sees the pushes from their start.
 func (a *agent) startPush(uploads, perUpload, parallel int) *push {
 	a.t.Helper()
 	ps := &push{done: make(chan error, 1)}
 	ps.left.Store(int64(len(jobs) * uploads))
 	g, ctx := errgroup.WithContext(context.Background())
+	all := make([][][][]byte, len(jobs)) // job → upload → records
 	for i, j := range jobs {
 		p := a.job(j.dataset, logpushSecret, i == 1) // one job without Content-Encoding: the receiver sniffs gzip
 		if err := p.Validate(ctx); err != nil {
@@ -310,15 +325,18 @@ func (a *agent) startPush(uploads, perUpload, parallel int) *push {
 		if err != nil {
 			a.t.Fatal(err)
 		}
-		batches := make([][][]byte, uploads)
-		for u := range batches {
-			batches[u] = make([][]byte, perUpload)
-			for k := range batches[u] {
+		all[i] = make([][][]byte, uploads)
+		for u := range all[i] {
+			all[i][u] = make([][]byte, perUpload)
+			for k := range all[i][u] {
 				rec := gen.Next()
-				batches[u][k] = rec
-				a.rec.generated(rec, j.dataset)
+				all[i][u][k] = rec
+				a.rec.generated(rec, j.dataset, gen.Time())
 			}
 		}
+	}
+	for i, j := range jobs {
+		p, batches := ps.jobs[i], all[i]
 		g.Go(func() error {
 			jg, ctx := errgroup.WithContext(ctx)
 			jg.SetLimit(parallel)

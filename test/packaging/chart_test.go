@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -229,16 +230,47 @@ func agentConfig(t *testing.T, docs []doc) *config.Config {
 // loadConfigMap loads a rendered ConfigMap's config.yaml with the agent's loader.
 func loadConfigMap(t *testing.T, d doc) *config.Config {
 	t.Helper()
+	cfg, _ := loadConfigMapTLS(t, d)
+	return cfg
+}
+
+// sinkTLSPath is a file the chart mounts from a sinkTLS Secret.
+var sinkTLSPath = regexp.MustCompile(`/etc/siemship/sink-tls/[a-z][a-z0-9_]*/[^"\s]+`)
+
+// loadConfigMapTLS loads a rendered ConfigMap's config.yaml with the
+// agent's loader. The loader checks that ca_file, cert_file and key_file
+// exist; those the chart points into its sinkTLS mounts exist only in the
+// pod, so empty stand-ins are made in a temporary directory and the
+// configuration points there. podPath maps a loaded path back to the path
+// the ConfigMap names.
+func loadConfigMapTLS(t *testing.T, d doc) (cfg *config.Config, podPath func(string) string) {
+	t.Helper()
 	var cm corev1.ConfigMap
 	decodeStrict(t, d, &cm)
-	path := writeTemp(t, "config.yaml", cm.Data["config.yaml"])
+	root := t.TempDir()
+	for _, p := range sinkTLSPath.FindAllString(cm.Data["config.yaml"], -1) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := sinkTLSPath.ReplaceAllStringFunc(cm.Data["config.yaml"], func(p string) string { return filepath.Join(root, p) })
+	podPath = func(p string) string {
+		if rest, ok := strings.CutPrefix(p, root); ok {
+			return rest
+		}
+		return p
+	}
+	path := writeTemp(t, "config.yaml", text)
 	t.Setenv("SIEMSHIP_LOGSCALE_TOKEN", "test-ingest-token")
 	t.Setenv("NODE_NAME", "node-1")
 	cfg, _, err := config.Load(path, nil)
 	if err != nil {
 		t.Fatalf("the agent rejects the rendered configuration: %v\n%s", err, cm.Data["config.yaml"])
 	}
-	return cfg
+	return cfg, podPath
 }
 
 // configKeys lists the keys a ConfigMap must hold: every key the agent

@@ -135,12 +135,34 @@ sinks:
     {{- with index $.Values.sinkSecrets $name }}
     token_file: {{ printf "%s/%s" (include "siemship.sinkSecretDir" $name) (.secretKey | default "token") | toJson }}
     {{- end }}
+    {{- with index $.Values.sinkTLS $name }}
+    {{- $dir := include "siemship.sinkTLSDir" $name }}
+    # From the Secret {{ .existingSecret }} (sinkTLS.{{ $name }}).
+    ca_file: {{ printf "%s/%s" $dir (include "siemship.sinkTLSKey" (list . "caKey" "ca.crt")) | toJson }}
+    {{- if include "siemship.sinkTLSKey" (list . "certKey" "tls.crt") }}
+    cert_file: {{ printf "%s/%s" $dir (include "siemship.sinkTLSKey" (list . "certKey" "tls.crt")) | toJson }}
+    key_file: {{ printf "%s/%s" $dir (include "siemship.sinkTLSKey" (list . "keyKey" "tls.key")) | toJson }}
+    {{- end }}
+    {{- end }}
     {{- toYaml $s | nindent 4 }}
 {{- end }}
 {{- end }}
 {{- end -}}
 
-{{/* The mounts of the sinks' token Secrets (siemship.sinkTokenVolumes), at column 0. */}}
+{{/* Directory of the CA and client certificate of sink NAME (sinkTLS). */}}
+{{- define "siemship.sinkTLSDir" -}}/etc/siemship/sink-tls/{{ . }}{{- end -}}
+
+{{/*
+A key of a sinkTLS entry: (list ENTRY FIELD DEFAULT). An absent field is
+DEFAULT; an empty certKey (or keyKey) means no client certificate.
+*/}}
+{{- define "siemship.sinkTLSKey" -}}
+{{- $e := index . 0 -}}
+{{- $f := index . 1 -}}
+{{- if hasKey $e $f -}}{{- index $e $f -}}{{- else -}}{{- index . 2 -}}{{- end -}}
+{{- end -}}
+
+{{/* The mounts of the sinks' token Secrets and TLS Secrets (siemship.sinkTokenVolumes), at column 0. */}}
 {{- define "siemship.sinkTokenVolumeMounts" -}}
 - name: logscale-token
   mountPath: {{ include "siemship.secretDir" . }}
@@ -148,6 +170,11 @@ sinks:
 {{- range $name, $sec := .Values.sinkSecrets }}
 - name: sink-{{ $name | replace "_" "-" }}-token
   mountPath: {{ include "siemship.sinkSecretDir" $name }}
+  readOnly: true
+{{- end }}
+{{- range $name, $tls := .Values.sinkTLS }}
+- name: sink-{{ $name | replace "_" "-" }}-tls
+  mountPath: {{ include "siemship.sinkTLSDir" $name }}
   readOnly: true
 {{- end }}
 {{- end -}}
@@ -167,6 +194,27 @@ sinks:
     items:
       - key: {{ $sec.secretKey | default "token" }}
         path: {{ $sec.secretKey | default "token" }}
+{{- end }}
+{{- range $name, $tls := .Values.sinkTLS }}
+{{- $s := index $.Values.config.sinks $name }}
+{{- if not $s }}
+{{- fail (printf "sinkTLS.%s: there is no sink %s in config.sinks" $name $name) }}
+{{- end }}
+{{- if ne (toString $s.type) "syslog" }}
+{{- fail (printf "sinkTLS.%s: only syslog sinks take a client certificate; config.sinks.%s.type is %q" $name $name (toString $s.type)) }}
+{{- end }}
+- name: sink-{{ $name | replace "_" "-" }}-tls
+  secret:
+    secretName: {{ $tls.existingSecret }}
+    items:
+      - key: {{ include "siemship.sinkTLSKey" (list $tls "caKey" "ca.crt") }}
+        path: {{ include "siemship.sinkTLSKey" (list $tls "caKey" "ca.crt") }}
+      {{- with include "siemship.sinkTLSKey" (list $tls "certKey" "tls.crt") }}
+      - key: {{ . }}
+        path: {{ . }}
+      - key: {{ include "siemship.sinkTLSKey" (list $tls "keyKey" "tls.key") }}
+        path: {{ include "siemship.sinkTLSKey" (list $tls "keyKey" "tls.key") }}
+      {{- end }}
 {{- end }}
 {{- end -}}
 

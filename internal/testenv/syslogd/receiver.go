@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -45,6 +46,10 @@ type Receiver struct {
 	env  []string
 	cmd  *exec.Cmd
 	done chan struct{}
+
+	counted int64  // bytes of the output file Count has read
+	lines   int    // whole lines in them
+	buf     []byte // Count's read buffer
 }
 
 // Start starts a receiver on a free loopback port; it is stopped when the
@@ -229,6 +234,39 @@ func (r *Receiver) Messages() []string {
 		out = append(out, rec.Raw)
 	}
 	return out
+}
+
+// Count returns the number of messages written so far without parsing
+// them: it reads only what was appended since the last call and counts
+// whole lines, so polling a large output is cheap. It does not see a
+// message split by a kill (the next line completes it).
+func (r *Receiver) Count() int {
+	r.tb.Helper()
+	f, err := os.Open(r.out)
+	if os.IsNotExist(err) {
+		return 0
+	}
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.Seek(r.counted, io.SeekStart); err != nil {
+		r.tb.Fatalf("seek %s: %v", r.out, err)
+	}
+	if r.buf == nil {
+		r.buf = make([]byte, 1<<20)
+	}
+	for {
+		n, err := f.Read(r.buf)
+		r.counted += int64(n)
+		r.lines += bytes.Count(r.buf[:n], []byte{'\n'})
+		if err == io.EOF {
+			return r.lines
+		}
+		if err != nil {
+			r.tb.Fatalf("read %s: %v", r.out, err)
+		}
+	}
 }
 
 // WaitMessages polls until at least n messages were written, or fails the
