@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -53,9 +54,9 @@ func (g *gateSink) Run(ctx context.Context, in <-chan *event.Batch) error {
 	return nil
 }
 
-func (g *gateSink) Ready() (bool, string)          { return true, "" }
+func (g *gateSink) Ready() (bool, string)        { return true, "" }
 func (g *gateSink) Verify(context.Context) error { return nil }
-func (g *gateSink) Status() []any                 { return nil }
+func (g *gateSink) Status() []any                { return nil }
 
 func (g *gateSink) lines() []string {
 	g.mu.Lock()
@@ -92,7 +93,7 @@ func testConfig(dir string) Config {
 
 func start(t *testing.T, cfg Config, inner *gateSink) *run {
 	t.Helper()
-	s, err := New(cfg, "test", inner, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	s, err := New(cfg, "test", inner, prometheus.NewRegistry(), testLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,6 +107,14 @@ func start(t *testing.T, cfg Config, inner *gateSink) *run {
 // send hands a batch of lines seq[from, to) to the spool.
 func (r *run) send(t *testing.T, from, to int) {
 	t.Helper()
+	select {
+	case r.in <- r.batch(from, to):
+	case <-time.After(10 * time.Second):
+		t.Fatal("the spool took no batch for 10s")
+	}
+}
+
+func (r *run) batch(from, to int) *event.Batch {
 	evs := make([]event.Event, 0, to-from)
 	for i := from; i < to; i++ {
 		raw := []byte(line(i))
@@ -114,11 +123,7 @@ func (r *run) send(t *testing.T, from, to int) {
 	n := int64(len(evs))
 	b := event.NewBatch("tetragon", evs, func() { r.acked.Add(n) })
 	b.Expect(1)
-	select {
-	case r.in <- b:
-	case <-time.After(10 * time.Second):
-		t.Fatal("the spool took no batch for 10s")
-	}
+	return b
 }
 
 // stop closes the input and waits for Run (the graceful path); like the
@@ -177,4 +182,17 @@ func checkSeq(t *testing.T, lines []string, n int) {
 			t.Fatalf("line %d is %.60q, want %.60q", i, l, line(i))
 		}
 	}
+}
+
+func (s *Sink) isOpen() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.opened
+}
+
+func testLogger() *slog.Logger {
+	if os.Getenv("SPOOL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
 }

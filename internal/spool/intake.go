@@ -331,22 +331,30 @@ func (s *Sink) dropOldest() bool {
 	s.log.Error("spool full: dropped the oldest events unsent (when_full: drop_oldest)",
 		"events", lostEv, "records", lostRec, "segment", oldest, "spooled_from", l.SpooledFrom, "spooled_to", l.SpooledTo,
 		"hint", "the SIEM has been unreachable or slow for longer than max_bytes holds: raise max_bytes or fix the sink")
-	s.spoolLoss(l)
+	s.reportLoss(l)
 	return true
 }
 
-// spoolLoss writes a loss report into the spool, past max_bytes if need be
-// (it is small), so that it reaches the SIEM in order.
-func (s *Sink) spoolLoss(l Loss) {
-	e := l.event()
-	at := time.Now().UnixMilli()
-	rec := appendRecord(nil, lossSource, at, []*event.Event{&e})
-	if err := s.w.Log(rec); err != nil {
-		s.needRoll = true
-		s.log.Error("spool: the loss report could not be written; it is logged only", "error", err.Error())
-		return
+// reportLoss queues a drop report for the replay to hand to the sink
+// before its next record. It is not spooled: a report in the spool could be
+// dropped in turn. Reports waiting are merged, so exactly what was dropped
+// is reported, in one bounded struct (a crash loses the report, not the
+// counter and the log line).
+func (s *Sink) reportLoss(l Loss) {
+	s.mu.Lock()
+	if p := s.pendingLoss; p != nil {
+		p.Events += l.Events
+		p.Records += l.Records
+		p.Bytes += l.Bytes
+		p.Segment = l.Segment
+		p.SpooledTo = l.SpooledTo
+		if p.SpooledFrom == "" {
+			p.SpooledFrom = l.SpooledFrom
+		}
+	} else {
+		s.pendingLoss = &l
 	}
-	s.noteWrite(1, 1, at)
+	s.mu.Unlock()
 	signal(s.wake)
 }
 

@@ -42,6 +42,13 @@ func (s *Sink) replay(ctx context.Context, stop <-chan struct{}, out chan<- *eve
 		return true
 	}
 	for {
+		if l := s.takeLoss(); l != nil {
+			b := event.NewBatch(lossSource, []event.Event{l.event()}, nil)
+			b.Expect(1)
+			if !send(ctx, stop, out, b) {
+				return
+			}
+		}
 		if r == nil {
 			s.mu.Lock()
 			if seg < s.dropBelow {
@@ -98,9 +105,19 @@ func (s *Sink) replay(ctx context.Context, stop <-chan struct{}, out chan<- *eve
 				sealedSeen = true
 				continue
 			}
-			if left, err := r.leftover(); err == nil && left > 0 {
+			switch g, err := r.skipLeftover(); {
+			case err != nil:
+				s.log.Error("spool: checking the end of a segment failed", "segment", seg, "error", err.Error())
+			case g != nil && !g.tail:
+				// Damage, with intact records after it: report, read on.
+				sealedSeen = false
+				if !send(ctx, stop, out, s.damaged(r.seg, g)) {
+					return
+				}
+				continue
+			case g != nil:
 				s.log.Warn("spool: a record cut short at the end of a segment (a failed write, never acknowledged upstream) is skipped",
-					"segment", seg, "bytes", left)
+					"segment", seg, "bytes", g.to-g.from)
 			}
 			s.tracker.Track(pos{Seg: seg, End: r.end, SegDone: true})()
 			signal(s.trimWake)
@@ -206,4 +223,12 @@ func (s *Sink) damaged(seg int, g *gap) *event.Batch {
 	b := event.NewBatch(lossSource, []event.Event{e}, nil)
 	b.Expect(1)
 	return b
+}
+
+func (s *Sink) takeLoss() *Loss {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	l := s.pendingLoss
+	s.pendingLoss = nil
+	return l
 }

@@ -1,7 +1,10 @@
 package spool
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"fmt"
 	"io"
 	"log/slog"
@@ -30,6 +33,8 @@ type segReader struct {
 	base int64 // file offset where lr started (a page boundary)
 	lr   *wlog.LiveReader
 	end  int64 // file offset just after the last record returned (or skipped to)
+	// filler: lr starts with a record made up by resync, to be dropped.
+	filler bool
 }
 
 // gap is a damaged span of a segment that was skipped.
@@ -62,37 +67,71 @@ func (r *segReader) close() { r.f.Close() }
 func (r *segReader) next() ([]byte, int64, error) {
 	if r.lr.Next() {
 		r.end = r.base + r.lr.Offset()
+		if r.filler { // see resync
+			r.filler = false
+			return r.next()
+		}
 		return r.lr.Record(), r.end, nil
 	}
 	err := r.lr.Err()
 	if err == nil || errors.Is(err, io.EOF) {
 		return nil, 0, io.EOF
 	}
-	return nil, 0, r.resync(err)
+	return nil, 0, r.resync(err, max(r.end, r.base+r.lr.Offset()))
 }
 
-// resync looks for the next page at which an intact record starts.
-func (r *segReader) resync(cause error) error {
+// errCutShort: data after the last record that does not form one.
+var errCutShort = errors.New("bytes after the last record do not form a record")
+
+// skipLeftover is for a segment that is no longer written: when bytes
+// after the last record do not form one, it looks for intact records
+// further on. It returns nil when there are none such bytes, or a *gap
+// (tail when nothing intact follows: a write cut short).
+func (r *segReader) skipLeftover() (*gap, error) {
+	left, err := r.leftover()
+	if err != nil || left == 0 {
+		return nil, err
+	}
+	var g *gap
+	if err := r.resync(errCutShort, r.end); !errors.As(err, &g) {
+		return nil, err
+	}
+	return g, nil
+}
+
+// resync looks for the first intact record that starts after at: in a
+// following page, the first fragment (crc-checked) that begins a record.
+// Fragments before it in that page continue a record that began in the
+// damage and are skipped too. wlog's reader counts pages from where it
+// starts, so when the record is not at the page start, the reader gets a
+// filler record in front of it, of the length skipped, and drops it.
+func (r *segReader) resync(cause error, at int64) error {
 	fi, err := r.f.Stat()
 	if err != nil {
 		return fmt.Errorf("stat %s: %w", r.path, err)
 	}
 	from := r.end
-	at := r.base + r.lr.Offset() // where the bad record starts
+	page := make([]byte, pageSize)
 	for p := (at/pageSize + 1) * pageSize; p < fi.Size(); p += pageSize {
-		if _, err := r.f.Seek(p, io.SeekStart); err != nil {
+		n, err := r.f.ReadAt(page, p)
+		if err != nil && !errors.Is(err, io.EOF) {
+			return fmt.Errorf("read %s: %w", r.path, err)
+		}
+		o, ok := firstRecordStart(page[:n])
+		if !ok {
+			continue
+		}
+		if _, err := r.f.Seek(p+int64(o), io.SeekStart); err != nil {
 			return fmt.Errorf("seek %s: %w", r.path, err)
 		}
-		lr := wlog.NewLiveReader(slog.New(slog.DiscardHandler), liveMetrics, r.f)
-		if lr.Next() {
-			// Found one: start over at p and let next return it again.
-			if _, err := r.f.Seek(p, io.SeekStart); err != nil {
-				return fmt.Errorf("seek %s: %w", r.path, err)
-			}
-			r.base, r.end = p, p
-			r.lr = wlog.NewLiveReader(slog.New(slog.DiscardHandler), liveMetrics, r.f)
-			return &gap{from: from, to: p, cause: cause}
+		var src io.Reader = r.f
+		r.filler = o > 0
+		if r.filler {
+			src = io.MultiReader(bytes.NewReader(fillerRecord(o)), r.f)
 		}
+		r.base, r.end = p, p+int64(o)
+		r.lr = wlog.NewLiveReader(slog.New(slog.DiscardHandler), liveMetrics, src)
+		return &gap{from: from, to: p + int64(o), cause: cause}
 	}
 	// Nothing intact after the damage: park at the end.
 	if _, err := r.f.Seek(0, io.SeekEnd); err != nil {
@@ -102,6 +141,45 @@ func (r *segReader) resync(cause error) error {
 	r.base, r.end = end, end
 	r.lr = wlog.NewLiveReader(slog.New(slog.DiscardHandler), liveMetrics, r.f)
 	return &gap{from: from, to: fi.Size(), tail: true, cause: cause}
+}
+
+// wlog's record fragment header: type byte, length (2), CRC32-C (4).
+const (
+	fragHeader = 7
+	fragFull   = 1
+	fragFirst  = 2
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// firstRecordStart returns the offset in page of the first intact fragment
+// that starts a record.
+func firstRecordStart(page []byte) (int, bool) {
+	for o := 0; o+fragHeader <= len(page); {
+		typ := page[o] & 7
+		if typ == 0 {
+			return 0, false // padding: nothing more in this page
+		}
+		l := int(binary.BigEndian.Uint16(page[o+1:]))
+		if o+fragHeader+l > len(page) || crc32.Checksum(page[o+fragHeader:o+fragHeader+l], castagnoli) != binary.BigEndian.Uint32(page[o+3:]) {
+			return 0, false
+		}
+		if typ == fragFull || typ == fragFirst {
+			return o, true
+		}
+		o += fragHeader + l
+	}
+	return 0, false
+}
+
+// fillerRecord is a whole record of n bytes, header included (n ≥ 7, as
+// any offset past a fragment is).
+func fillerRecord(n int) []byte {
+	b := make([]byte, n)
+	b[0] = fragFull
+	binary.BigEndian.PutUint16(b[1:], uint16(n-fragHeader))
+	binary.BigEndian.PutUint32(b[3:], crc32.Checksum(b[fragHeader:], castagnoli))
+	return b
 }
 
 // leftover says whether the file holds non-zero bytes after the last

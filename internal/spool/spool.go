@@ -123,6 +123,7 @@ type Sink struct {
 	unread    int64 // records not yet handed to the sink
 	inflight  int64 // bytes handed to the sink, not delivered
 	opened    bool
+	pendingLoss *Loss // drops not yet reported to the sink
 	// savedVersion is the tracker version last saved to read.json.
 	savedVersion uint64
 }
@@ -341,10 +342,17 @@ func (s *Sink) scan(seg int, from int64, newest bool) error {
 	var tornAt *gap
 	for {
 		rec, end, err := r.next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
 		var g *gap
+		if errors.Is(err, io.EOF) {
+			if g, err = r.skipLeftover(); err != nil {
+				return err
+			}
+			if g == nil || g.tail {
+				tornAt = g
+				break
+			}
+			continue // damage with records after it: the replay reports it
+		}
 		if errors.As(err, &g) {
 			if g.tail {
 				tornAt = g
@@ -369,15 +377,8 @@ func (s *Sink) scan(seg int, from int64, newest bool) error {
 		info.events += int64(h.events)
 		info.last = h.spooledAt
 	}
-	left, err := r.leftover()
-	if err != nil {
-		return err
-	}
-	if newest && (left > 0 || tornAt != nil) {
-		cut := max(lastGood, r.end)
-		if tornAt != nil {
-			cut = max(lastGood, tornAt.from)
-		}
+	if newest && tornAt != nil {
+		cut := lastGood
 		if err := os.Truncate(path, cut); err != nil {
 			return fmt.Errorf("cut torn tail of %s: %w", path, err)
 		}
@@ -427,6 +428,8 @@ func syncDir(dir string) error {
 	return nil
 }
 
-func isNoSpace(err error) bool { return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) }
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
 
 func segPath(dir string, seg int) string { return filepath.Join(dir, fmt.Sprintf("%08d", seg)) }
