@@ -49,10 +49,12 @@ func (c *Config) Validate() ([]string, error) {
 		sv := v.Under("sinks." + s.Name + ".")
 		switch {
 		case s.LogScale != nil:
+			c.defaultSpoolDir(&s.LogScale.Spool.Dir, s.Name)
 			s.LogScale.Validate(sv)
 			c.defaultDeadLetter(&s.LogScale.DeadLetterPath, s.Name)
 			maxBatch = max(maxBatch, int64(s.LogScale.MaxBytes))
 		case s.HTTP != nil:
+			c.defaultSpoolDir(&s.HTTP.Spool.Dir, s.Name)
 			s.HTTP.Validate(sv)
 			c.defaultDeadLetter(&s.HTTP.DeadLetterPath, s.Name)
 			maxBatch = max(maxBatch, int64(s.HTTP.MaxBytes))
@@ -73,6 +75,13 @@ func (c *Config) Validate() ([]string, error) {
 func (c *Config) defaultDeadLetter(path *string, sink string) {
 	if *path == "" {
 		*path = filepath.Join(c.StateDir, sink+"-dead-letter.ndjson")
+	}
+}
+
+// defaultSpoolDir puts a sink's spool under the state directory.
+func (c *Config) defaultSpoolDir(dir *string, sink string) {
+	if *dir == "" {
+		*dir = filepath.Join(c.StateDir, "spool", sink)
 	}
 }
 

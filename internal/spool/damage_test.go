@@ -3,9 +3,9 @@ package spool
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 

@@ -111,18 +111,18 @@ type Sink struct {
 	w        *wlog.WL
 	needRoll bool
 
-	mu        sync.Mutex
-	segs      map[int]*segInfo
-	writeSeg  int // segment wlog appends to
-	firstLive int // first segment of this process; earlier ones are from before a restart
-	dropBelow int // segments below were dropped: the replay skips them
-	start     pos // read position at open
-	bytes     int64
-	records   int64 // not yet delivered (unread + in flight)
-	events    int64
-	unread    int64 // records not yet handed to the sink
-	inflight  int64 // bytes handed to the sink, not delivered
-	opened    bool
+	mu          sync.Mutex
+	segs        map[int]*segInfo
+	writeSeg    int // segment wlog appends to
+	firstLive   int // first segment of this process; earlier ones are from before a restart
+	dropBelow   int // segments below were dropped: the replay skips them
+	start       pos // read position at open
+	bytes       int64
+	records     int64 // not yet delivered (unread + in flight)
+	events      int64
+	unread      int64 // records not yet handed to the sink
+	inflight    int64 // bytes handed to the sink, not delivered
+	opened      bool
 	pendingLoss *Loss // drops not yet reported to the sink
 	// savedVersion is the tracker version last saved to read.json.
 	savedVersion uint64
