@@ -23,6 +23,12 @@ func (s *Sink) intake(ctx context.Context, in <-chan *event.Batch, innerIn chan<
 		defer t.Stop()
 		tick = t.C
 	}
+	var stuck <-chan time.Time
+	if s.cfg.Mode == ModeOverflow {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		stuck = t.C
+	}
 	var pending []*event.Event // written, waiting for the interval's fsync
 	var evs []*event.Event
 	var buf []byte
@@ -35,13 +41,8 @@ func (s *Sink) intake(ctx context.Context, in <-chan *event.Batch, innerIn chan<
 			if len(b.Events) == 0 {
 				continue
 			}
-			if s.cfg.Mode == ModeOverflow && s.empty() {
-				select {
-				case innerIn <- b:
-					s.m.direct.Add(float64(len(b.Events)))
-					continue
-				default: // the sink is behind: spill
-				}
+			if s.cfg.Mode == ModeOverflow && s.tryDirect(b, innerIn) {
+				continue
 			}
 			evs = evs[:0]
 			for i := range b.Events {
@@ -63,6 +64,11 @@ func (s *Sink) intake(ctx context.Context, in <-chan *event.Batch, innerIn chan<
 			if err := s.flush(ctx, &pending); err != nil {
 				return err
 			}
+		case <-stuck:
+			var err error
+			if buf, err = s.spillStuck(ctx, buf, &pending); err != nil {
+				return err
+			}
 		case <-innerDone:
 			return errors.New("the sink behind the spool stopped")
 		case <-ctx.Done():
@@ -71,7 +77,7 @@ func (s *Sink) intake(ctx context.Context, in <-chan *event.Batch, innerIn chan<
 	}
 }
 
-// empty says whether every spooled record was handed to the sink.
+// empty says whether every spooled record was handed to the sink (tests).
 func (s *Sink) empty() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()

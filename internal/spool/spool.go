@@ -67,7 +67,7 @@ const (
 	// retryWait paces retries after a failed write or open.
 	retryWait = time.Second
 	// commitEvery bounds how often the read position is saved.
-	commitEvery = time.Second
+	commitEvery = 200 * time.Millisecond
 )
 
 // pos is a record's place: its segment and the file offset after it.
@@ -123,7 +123,8 @@ type Sink struct {
 	unread      int64 // records not yet handed to the sink
 	inflight    int64 // bytes handed to the sink, not delivered
 	opened      bool
-	pendingLoss *Loss // drops not yet reported to the sink
+	pendingLoss *Loss     // drops not yet reported to the sink
+	directs     []*direct // overflow batches the sink holds, oldest first
 	// savedVersion is the tracker version last saved to read.json.
 	savedVersion uint64
 }
