@@ -61,7 +61,7 @@ var _ pipeline.Sink = (*Sink)(nil)
 const (
 	// maxInflight bounds the record bytes read back and handed to the sink
 	// but not yet delivered: memory stays bounded whatever the backlog.
-	maxInflight = 32 << 20
+	maxInflight = 12 << 20
 	// readyThreshold: Ready reports false above this fill ratio.
 	readyThreshold = 0.8
 	// retryWait paces retries after a failed write or open.
