@@ -21,6 +21,7 @@ import (
 	"github.com/siemship/siemship/internal/sinks/syslog"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
+	"github.com/siemship/siemship/internal/spool"
 	"github.com/siemship/siemship/internal/version"
 )
 
@@ -78,7 +79,8 @@ func BuildSink(s config.Sink, reg prometheus.Registerer, log *slog.Logger) (pipe
 			return nil, err
 		}
 		c.Token, c.Version = tok, version.Version
-		return logscale.New(c, s.Name, reg, log)
+		sink, err := logscale.New(c, s.Name, reg, log)
+		return withSpool(c.Spool, s.Name, sink, err, reg, log)
 	case s.HTTP != nil:
 		c := *s.HTTP
 		tok, err := readSecret(c.TokenRef(s.Name))
@@ -86,11 +88,23 @@ func BuildSink(s config.Sink, reg prometheus.Registerer, log *slog.Logger) (pipe
 			return nil, err
 		}
 		c.Token, c.Version = tok, version.Version
-		return httpingest.New(c, s.Name, reg, log)
+		sink, err := httpingest.New(c, s.Name, reg, log)
+		return withSpool(c.Spool, s.Name, sink, err, reg, log)
 	case s.Syslog != nil:
 		return syslog.New(*s.Syslog, s.Name, reg, log)
 	}
 	return nil, fmt.Errorf("type %q cannot be built", s.Type)
+}
+
+// withSpool puts the sink behind its disk spool when one is enabled.
+func withSpool[S pipeline.Sink](cfg spool.Config, name string, sink S, err error, reg prometheus.Registerer, log *slog.Logger) (pipeline.Sink, error) {
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.Enabled {
+		return sink, nil
+	}
+	return spool.New(cfg, name, sink, reg, log)
 }
 
 func readSecret(ref secret.Ref) (secret.Secret, error) {

@@ -50,11 +50,13 @@ func (c *Config) Validate() ([]string, error) {
 		sv := v.Under("sinks." + s.Name + ".")
 		switch {
 		case s.LogScale != nil:
+			c.defaultSpoolDir(&s.LogScale.Spool.Dir, s.Name)
 			s.LogScale.Validate(sv)
 			warnings = append(warnings, plainHTTPWarning(s.Name, s.LogScale.URL, s.LogScale.AllowPlainHTTP)...)
 			c.defaultDeadLetter(&s.LogScale.DeadLetterPath, s.Name)
 			maxBatch = max(maxBatch, int64(s.LogScale.MaxBytes))
 		case s.HTTP != nil:
+			c.defaultSpoolDir(&s.HTTP.Spool.Dir, s.Name)
 			s.HTTP.Validate(sv)
 			warnings = append(warnings, plainHTTPWarning(s.Name, s.HTTP.URL, s.HTTP.AllowPlainHTTP)...)
 			c.defaultDeadLetter(&s.HTTP.DeadLetterPath, s.Name)
@@ -88,6 +90,13 @@ func plainHTTPWarning(sink, raw string, allowed bool) []string {
 func (c *Config) defaultDeadLetter(path *string, sink string) {
 	if *path == "" {
 		*path = filepath.Join(c.StateDir, sink+"-dead-letter.ndjson")
+	}
+}
+
+// defaultSpoolDir puts a sink's spool under the state directory.
+func (c *Config) defaultSpoolDir(dir *string, sink string) {
+	if *dir == "" {
+		*dir = filepath.Join(c.StateDir, "spool", sink)
 	}
 }
 

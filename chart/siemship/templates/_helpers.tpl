@@ -129,6 +129,14 @@ sinks:
     dead_letter_max_bytes: {{ $l.dead_letter_max_bytes | toJson }}
     # An http:// URL to a host other than loopback sends the token in clear text.
     allow_plain_http: {{ $l.allow_plain_http | toJson }}
+    # Disk spool (see values.yaml); dir empty: <state_dir>/spool/logscale.
+    spool:
+      enabled: {{ $l.spool.enabled | toJson }}
+      dir: {{ $l.spool.dir | toJson }}
+      max_bytes: {{ $l.spool.max_bytes | toJson }}
+      when_full: {{ $l.spool.when_full | toJson }}
+      mode: {{ $l.spool.mode | toJson }}
+      fsync: {{ $l.spool.fsync | toJson }}
 {{- range $name, $s := $c.sinks }}
 {{- if ne $name "logscale" }}
   {{ $name }}:

@@ -6,6 +6,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/siemship/siemship/internal/bytesize"
+	"github.com/siemship/siemship/internal/spool"
 	"github.com/siemship/siemship/internal/validate"
 )
 
@@ -51,6 +52,9 @@ type Config struct {
 	RetryInitial time.Duration `mapstructure:"retry_initial"`
 	RetryMax     time.Duration `mapstructure:"retry_max"`
 	AuthRetry    time.Duration `mapstructure:"auth_retry"`
+	// Spool is the optional disk spool in front of the sink
+	// (sinks.<name>.spool.*); the agent wraps the sink when it is enabled.
+	Spool spool.Config `mapstructure:"spool"`
 }
 
 // DefaultConfig returns LogScale's batching guidance, gzip at the fastest
@@ -68,6 +72,7 @@ func DefaultConfig() Config {
 		RetryInitial:       500 * time.Millisecond,
 		RetryMax:           30 * time.Second,
 		AuthRetry:          60 * time.Second,
+		Spool:              spool.DefaultConfig(),
 	}
 }
 
@@ -97,4 +102,5 @@ func (c *Config) Validate(v *validate.Errors, maxBody bytesize.Size) {
 			v.Bad("ca_file", "must be a readable PEM file with a certificate", err)
 		}
 	}
+	c.Spool.Validate(v.Under("spool."))
 }
