@@ -366,3 +366,6 @@ func redactErr(err error, s secret.Secret) error {
 	}
 	return err
 }
+
+// Metrics returns the client's metrics (nil when it counts nothing).
+func (c *Client) Metrics() *Metrics { return c.cfg.Metrics }

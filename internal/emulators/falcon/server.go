@@ -405,3 +405,16 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 	s.stats.Refreshes[p]++
 	writeJSON(w, http.StatusOK, map[string]any{"meta": meta(), "errors": []any{}})
 }
+
+// EventAt returns the event at offset of partition p as streamed, or nil.
+func (s *Server) EventAt(p int, offset int64) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p < 0 || p >= len(s.parts) || offset < 0 || offset >= int64(len(s.parts[p].events)) {
+		return nil
+	}
+	return s.parts[p].events[offset]
+}
+
+// Partitions returns the number of partitions.
+func (s *Server) Partitions() int { return len(s.parts) }

@@ -76,7 +76,7 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request) {
 	sess.streams++
 	s.stats.StreamsOpened++
 	if s.cfg.StreamStarted {
-		r := rand.New(rand.NewPCG(s.cfg.Seed, uint64(len(part.events))))
+		r := rand.New(rand.NewPCG(s.cfg.Seed^uint64(p+1)<<40, uint64(len(part.events))))
 		s.appendLocked(p, eventOf(r, "AuthActivityAuditEvent", int64(len(part.events)), now, "streamStarted"))
 	}
 	s.mu.Unlock()
