@@ -24,6 +24,7 @@ import (
 	"github.com/siemship/siemship/internal/processing/k8smeta"
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sources/falconstream"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 )
@@ -67,6 +68,7 @@ type Source struct {
 	Name, Type string
 	Tetragon   *tetragon.Config
 	Logpush    *logpush.Config
+	Falcon     *falconstream.Config
 }
 
 // Sink is one configured sink; exactly one option pointer is set.
@@ -80,12 +82,13 @@ type Sink struct {
 const (
 	TypeTetragon = "tetragon"
 	TypeLogpush  = "logpush"
+	TypeFalcon   = "falcon_stream"
 	TypeLogScale = "logscale"
 	TypeHTTP     = "http"
 )
 
 var (
-	sourceTypes = []string{TypeTetragon, TypeLogpush}
+	sourceTypes = []string{TypeTetragon, TypeLogpush, TypeFalcon}
 	sinkTypes   = []string{TypeLogScale, TypeHTTP}
 )
 
@@ -102,6 +105,10 @@ func newSource(name, typ string) (Source, any) {
 		c := logpush.DefaultConfig()
 		s.Logpush = &c
 		return s, s.Logpush
+	case TypeFalcon:
+		c := falconstream.DefaultConfig()
+		s.Falcon = &c
+		return s, s.Falcon
 	}
 	return s, nil
 }
