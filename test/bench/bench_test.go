@@ -23,6 +23,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	falconemu "github.com/siemship/siemship/internal/emulators/falcon"
 	"github.com/siemship/siemship/internal/emulators/httpingest"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
 	"github.com/siemship/siemship/internal/testkit"
@@ -42,24 +43,47 @@ const (
 type row struct {
 	name  string
 	setup func(b *testing.B, ctx context.Context) (sinks string, env []string, delivered func() int64)
+	// source, when set, replaces the Tetragon source: its configuration
+	// section and environment.
+	source func(b *testing.B, ctx context.Context) (sources string, env []string)
 }
 
 var rows = []row{
-	{"tetragon → logscale", func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → logscale", setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := logscaleReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
 	}},
-	{"tetragon → http", func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → http", setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := httpReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  taegis:\n    type: http\n    url: http://%s/v1/bench\n", addr), []string{"SIEMSHIP_SINKS_TAEGIS_TOKEN=" + token}, n.Load
 	}},
-	{"tetragon → logscale + http", func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → logscale + http", setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		la, ln := logscaleReceiver(b, ctx)
 		ha, hn := httpReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n  taegis:\n    type: http\n    url: http://%s/v1/bench\n", la, ha),
 			[]string{"SIEMSHIP_LOGSCALE_TOKEN=" + token, "SIEMSHIP_SINKS_TAEGIS_TOKEN=" + token},
 			func() int64 { return min(ln.Load(), hn.Load()) }
 	}},
+	{name: "falcon_stream → logscale", setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+		addr, n := logscaleReceiver(b, ctx)
+		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
+	}, source: falconSource},
+}
+
+// falconSource serves the events from the Falcon emulator, spread over
+// four partitions, realistic detection and audit events of ~1 KB.
+func falconSource(b *testing.B, ctx context.Context) (string, []string) {
+	const parts = 4
+	emu := falconemu.New(falconemu.Config{ClientID: "bench", ClientSecret: "bench-secret", Partitions: parts, Seed: 9})
+	for p := range parts {
+		emu.Append(p, events/parts)
+	}
+	ln := listen(b)
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	return fmt.Sprintf("sources:\n  falcon:\n    type: falcon_stream\n    base_url: http://%s\n", ln.Addr()),
+		[]string{"SIEMSHIP_SOURCES_FALCON_CLIENT_ID=bench", "SIEMSHIP_SOURCES_FALCON_CLIENT_SECRET=bench-secret"}
 }
 
 // result is what one row measured.
@@ -85,9 +109,15 @@ func BenchmarkEndToEnd(b *testing.B) {
 			sinks, env, delivered := r.setup(b, ctx)
 			rowDir := filepath.Join(dir, fmt.Sprintf("row%d", i))
 			os.MkdirAll(rowDir, 0o755)
+			sources := fmt.Sprintf("sources:\n  tetragon:\n    path: %s\n", filepath.Join(exportDir, "tetragon.log"))
+			if r.source != nil {
+				var senv []string
+				sources, senv = r.source(b, ctx)
+				env = append(env, senv...)
+			}
 			cfg := filepath.Join(rowDir, "siemship.yaml")
-			os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nlisten: \"\"\nlog:\n  format: text\nsources:\n  tetragon:\n    path: %s\n%s",
-				filepath.Join(rowDir, "state"), filepath.Join(exportDir, "tetragon.log"), sinks)), 0o600)
+			os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nlisten: \"\"\nlog:\n  format: text\n%s%s",
+				filepath.Join(rowDir, "state"), sources, sinks)), 0o600)
 			res := run(b, bin, cfg, filepath.Join(rowDir, "agent.log"), env, delivered)
 			res.name = r.name
 			results = append(results, res)

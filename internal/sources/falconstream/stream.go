@@ -184,7 +184,13 @@ func (s *Source) add(p *partState, b *batch, line []byte, size int) (added, full
 	if len(bytes.TrimSpace(line)) == 0 {
 		return false, false // keep-alive
 	}
-	res := gjson.GetManyBytes(line, "metadata.offset", "metadata.eventType", "metadata.eventCreationTime", "event.ServiceName")
+	// GetBytes reads without copying the line, and metadata comes first:
+	// each lookup stops early. (GetManyBytes would copy every line.)
+	meta := gjson.GetBytes(line, "metadata")
+	res := [4]gjson.Result{meta.Get("offset"), meta.Get("eventType"), meta.Get("eventCreationTime")}
+	if res[1].Str == "UserActivityAuditEvent" {
+		res[3] = gjson.GetBytes(line, "event.ServiceName")
+	}
 	var flags event.Flags
 	if size > len(line) {
 		flags |= event.Truncated
