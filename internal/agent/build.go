@@ -19,6 +19,7 @@ import (
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/sinks/syslog"
+	"github.com/siemship/siemship/internal/sources/falconstream"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/spool"
@@ -37,6 +38,22 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 	case s.Logpush != nil:
 		// Records leave the receiver typed and timed: no processing.
 		src, err := logpush.New(*s.Logpush, s.Name, budget, a.reg, log)
+		if err != nil {
+			return pipeline.Input{}, err
+		}
+		return pipeline.Input{Name: s.Name, Source: src}, nil
+	case s.Falcon != nil:
+		// Events leave the source typed and timed: no processing.
+		c := *s.Falcon
+		idRef, secRef := c.CredentialRefs(s.Name)
+		var err error
+		if c.ClientID, err = readSecret(idRef); err != nil {
+			return pipeline.Input{}, err
+		}
+		if c.ClientSecret, err = readSecret(secRef); err != nil {
+			return pipeline.Input{}, err
+		}
+		src, err := falconstream.New(c, s.Name, falconstream.FileOffsets{Store: store, Name: s.Name}, budget, a.reg, log)
 		if err != nil {
 			return pipeline.Input{}, err
 		}

@@ -51,6 +51,8 @@ func describeSource(s config.Source) []any {
 		args = append(args, "path", s.Tetragon.Path, "max_line_bytes", s.Tetragon.MaxLineBytes)
 	case s.Logpush != nil:
 		args = append(args, "listen", s.Logpush.Listen, "tls", s.Logpush.TLSCertFile != "")
+	case s.Falcon != nil:
+		args = append(args, "cloud", s.Falcon.Cloud, "base_url", s.Falcon.BaseURL, "app_id", s.Falcon.AppID)
 	}
 	return args
 }

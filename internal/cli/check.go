@@ -14,6 +14,7 @@ import (
 	"github.com/siemship/siemship/internal/agent"
 	"github.com/siemship/siemship/internal/config"
 	"github.com/siemship/siemship/internal/processing/k8smeta"
+	"github.com/siemship/siemship/internal/sources/falconstream"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 )
@@ -71,6 +72,8 @@ func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command, co
 				err = src.Verify(ctx)
 			}
 			report("source "+s.Name, err, "secret file and TLS pair are readable")
+		case s.Falcon != nil:
+			report("source "+s.Name, checkFalcon(ctx, s), "credentials accepted (token obtained)")
 		}
 	}
 	discard := slog.New(slog.DiscardHandler)
@@ -98,4 +101,24 @@ func check(ctx context.Context, w io.Writer, path string, cmd *cobra.Command, co
 		return fmt.Errorf("%d problem(s) found", problems)
 	}
 	return nil
+}
+
+// checkFalcon reads the Falcon credentials and obtains a token with them;
+// it does not discover streams (that would take the appId's session from a
+// running agent).
+func checkFalcon(ctx context.Context, s config.Source) error {
+	c := *s.Falcon
+	idRef, secRef := c.CredentialRefs(s.Name)
+	var err error
+	if c.ClientID, _, err = idRef.Read(); err != nil {
+		return err
+	}
+	if c.ClientSecret, _, err = secRef.Read(); err != nil {
+		return err
+	}
+	src, err := falconstream.New(c, s.Name, nil, nil, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	return src.Verify(ctx)
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/sinks/syslog"
+	"github.com/siemship/siemship/internal/sources/falconstream"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 )
@@ -68,6 +69,7 @@ type Source struct {
 	Name, Type string
 	Tetragon   *tetragon.Config
 	Logpush    *logpush.Config
+	Falcon     *falconstream.Config
 }
 
 // Sink is one configured sink; exactly one option pointer is set.
@@ -82,13 +84,14 @@ type Sink struct {
 const (
 	TypeTetragon = "tetragon"
 	TypeLogpush  = "logpush"
+	TypeFalcon   = "falcon_stream"
 	TypeLogScale = "logscale"
 	TypeHTTP     = "http"
 	TypeSyslog   = "syslog"
 )
 
 var (
-	sourceTypes = []string{TypeTetragon, TypeLogpush}
+	sourceTypes = []string{TypeTetragon, TypeLogpush, TypeFalcon}
 	sinkTypes   = []string{TypeLogScale, TypeHTTP, TypeSyslog}
 )
 
@@ -105,6 +108,10 @@ func newSource(name, typ string) (Source, any) {
 		c := logpush.DefaultConfig()
 		s.Logpush = &c
 		return s, s.Logpush
+	case TypeFalcon:
+		c := falconstream.DefaultConfig()
+		s.Falcon = &c
+		return s, s.Falcon
 	}
 	return s, nil
 }

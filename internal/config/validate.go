@@ -44,6 +44,10 @@ func (c *Config) Validate() ([]string, error) {
 			if c.BufferBytes < 64<<20 {
 				warnings = append(warnings, fmt.Sprintf("buffer_bytes is %s with a Logpush source: a push is held compressed in that budget until delivered, and one that does not fit is answered 429; 256MiB suits Cloudflare's default upload sizes", c.BufferBytes))
 			}
+		case s.Falcon != nil:
+			s.Falcon.Validate(sv)
+			// Each partition holds one batch buffer from the budget while it fills.
+			maxRead = max(maxRead, int64(s.Falcon.BatchBytes))
 		}
 	}
 	for _, s := range c.Sinks {
@@ -113,6 +117,12 @@ func (c *Config) SecretEnv() []string {
 			}
 		case s.HTTP != nil:
 			out = append(out, s.HTTP.TokenRef(s.Name).Env)
+		}
+	}
+	for _, s := range c.Sources {
+		if s.Falcon != nil {
+			id, sec := s.Falcon.CredentialRefs(s.Name)
+			out = append(out, id.Env, sec.Env)
 		}
 	}
 	return out

@@ -29,6 +29,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"golang.org/x/sync/errgroup"
 
+	falconemu "github.com/siemship/siemship/internal/emulators/falcon"
 	"github.com/siemship/siemship/internal/emulators/httpingest"
 	pusher "github.com/siemship/siemship/internal/emulators/logpush"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
@@ -51,6 +52,9 @@ type row struct {
 	name  string
 	input input
 	setup func(b *testing.B, ctx context.Context) (sinks string, env []string, delivered func() int64)
+	// source, when set, replaces the Tetragon source: its configuration
+	// section and environment.
+	source func(b *testing.B, ctx context.Context) (sources string, env []string)
 }
 
 // input is what a row's agent reads: the Tetragon file set, or Logpush
@@ -64,6 +68,9 @@ const (
 	// spool with the receiver refusing (not measured), then delivered by a
 	// fresh agent from the spool alone.
 	spooledBacklog
+	// falconEvents: the row's source (the Falcon emulator) replaces the
+	// Tetragon files.
+	falconEvents
 )
 
 // spoolSink is the LogScale sink with a disk spool in always mode: every
@@ -71,15 +78,15 @@ const (
 const spoolSink = "sinks:\n  logscale:\n    url: http://%s\n    spool:\n      enabled: true\n      mode: always\n"
 
 var rows = []row{
-	{"tetragon → logscale", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → logscale", input: tetragonFiles, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := logscaleReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
 	}},
-	{"tetragon → http", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → http", input: tetragonFiles, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := httpReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  taegis:\n    type: http\n    url: http://%s/v1/bench\n", addr), []string{"SIEMSHIP_SINKS_TAEGIS_TOKEN=" + token}, n.Load
 	}},
-	{"tetragon → logscale + http", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → logscale + http", input: tetragonFiles, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		la, ln := logscaleReceiver(b, ctx)
 		ha, hn := httpReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n  taegis:\n    type: http\n    url: http://%s/v1/bench\n", la, ha),
@@ -89,28 +96,48 @@ var rows = []row{
 	// rsyslog shares the cores like the in-process receivers; what it
 	// wrote is counted from its output file (Count reads only what was
 	// appended), so a row ends when every event is on rsyslog's disk.
-	{"tetragon → syslog tcp", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → syslog tcp", input: tetragonFiles, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		rcv := syslogd.Start(b, syslogd.Options{Kind: syslogd.RsyslogTCP})
 		return fmt.Sprintf("sinks:\n  rsyslog:\n    type: syslog\n    address: %s\n    transport: tcp\n", rcv.Addr), nil,
 			func() int64 { return int64(rcv.Count()) }
 	}},
-	{"tetragon → syslog relp", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → syslog relp", input: tetragonFiles, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		rcv := syslogd.Start(b, syslogd.Options{Kind: syslogd.RsyslogRELP})
 		return fmt.Sprintf("sinks:\n  rsyslog:\n    type: syslog\n    address: %s\n    transport: relp\n", rcv.Addr), nil,
 			func() int64 { return int64(rcv.Count()) }
 	}},
-	{"tetragon → logscale (spool always)", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "tetragon → logscale (spool always)", input: tetragonFiles, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := logscaleReceiver(b, ctx)
 		return fmt.Sprintf(spoolSink, addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
 	}},
-	{"spool backlog → logscale (drain)", spooledBacklog, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "spool backlog → logscale (drain)", input: spooledBacklog, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := logscaleReceiver(b, ctx)
 		return fmt.Sprintf(spoolSink, addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
 	}},
-	{"logpush → logscale", logpushPushes, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{name: "logpush → logscale", input: logpushPushes, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := logscaleReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
 	}},
+	{name: "falcon_stream → logscale", input: falconEvents, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+		addr, n := logscaleReceiver(b, ctx)
+		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
+	}, source: falconSource},
+}
+
+// falconSource serves the events from the Falcon emulator, spread over
+// four partitions, realistic detection and audit events of ~1 KB.
+func falconSource(b *testing.B, ctx context.Context) (string, []string) {
+	const parts = 4
+	emu := falconemu.New(falconemu.Config{ClientID: "bench", ClientSecret: "bench-secret", Partitions: parts, Seed: 9})
+	for p := range parts {
+		emu.Append(p, events/parts)
+	}
+	ln := listen(b)
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	return fmt.Sprintf("sources:\n  falcon:\n    type: falcon_stream\n    base_url: http://%s\n", ln.Addr()),
+		[]string{"SIEMSHIP_SOURCES_FALCON_CLIENT_ID=bench", "SIEMSHIP_SOURCES_FALCON_CLIENT_SECRET=bench-secret"}
 }
 
 // result is what one row measured, and the reference it compares to.
@@ -140,6 +167,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 			sinks, env, delivered := r.setup(b, ctx)
 			rowDir := filepath.Join(dir, fmt.Sprintf("row%d", i))
 			os.MkdirAll(rowDir, 0o755)
+			sources := fmt.Sprintf("sources:\n  tetragon:\n    path: %s\n", filepath.Join(exportDir, "tetragon.log"))
+			if r.source != nil {
+				var senv []string
+				sources, senv = r.source(b, ctx)
+				env = append(env, senv...)
+			}
 			cfg := filepath.Join(rowDir, "siemship.yaml")
 			var res result
 			writeCfg := func(sinks string) {
@@ -158,6 +191,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 				if limit := os.Getenv("BENCH_MEMORY_LIMIT"); limit != "" {
 					env = append(env, "SIEMSHIP_MEMORY_LIMIT="+limit)
 				}
+				res = run(b, bin, cfg, filepath.Join(rowDir, "agent.log"), env, delivered, nil)
+				res.ref = refCPU
+			case falconEvents:
+				os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nlisten: \"\"\nlog:\n  format: text\n%s%s",
+					filepath.Join(rowDir, "state"), sources, sinks)), 0o600)
 				res = run(b, bin, cfg, filepath.Join(rowDir, "agent.log"), env, delivered, nil)
 				res.ref = refCPU
 			case logpushPushes:
