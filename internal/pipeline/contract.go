@@ -18,7 +18,10 @@ import (
 	"github.com/siemship/siemship/internal/event"
 )
 
-// Component is what the agent asks of every source and sink alike.
+// Component is what the agent asks of every source and sink alike. Ready,
+// Verify and Status are called concurrently with Run (the start-up summary
+// verifies while data already flows): they must share no unguarded state
+// with it.
 type Component interface {
 	// Ready reports whether the component does its job now and, when not,
 	// why, in words an operator can act on.

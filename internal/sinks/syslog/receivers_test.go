@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -83,6 +84,39 @@ func TestCloseWhileQueued(t *testing.T) {
 				t.Fatalf("%d of %d acknowledged when Run returned", got, n)
 			}
 			rcv.WaitMessages(n, 20*time.Second)
+		})
+	}
+}
+
+// Verify may run while Run streams (the agent's start-up summary does
+// that): it must share no buffer with Run. The race detector found that it
+// did for RELP.
+func TestVerifyWhileStreaming(t *testing.T) {
+	for _, kind := range []string{syslogd.RsyslogTCP, syslogd.RsyslogRELP} {
+		t.Run(kind, func(t *testing.T) {
+			rcv := syslogd.Start(t, syslogd.Options{Kind: kind})
+			cfg := testConfig(rcv.Addr)
+			if kind == syslogd.RsyslogRELP {
+				cfg.Transport = TransportRELP
+			}
+			const n = 2000
+			r := startRun(t, cfg, n)
+			evs := genEvents(t, n, 6)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				for i := 0; i < n; i += 100 {
+					r.send(evs, i, i+100)
+				}
+			}()
+			for range 5 {
+				if err := r.s.Verify(context.Background()); err != nil {
+					t.Errorf("Verify while streaming: %v", err)
+				}
+			}
+			<-done
+			r.finish(t, 30*time.Second)
+			rcv.WaitMessages(n, 30*time.Second)
 		})
 	}
 }

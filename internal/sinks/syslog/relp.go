@@ -217,7 +217,9 @@ func relpOffered(data []byte, name, v string) bool {
 // relpClose ends the session politely, waiting briefly for the answer.
 func (s *Sink) relpClose(c *conn) {
 	rs := c.relp
-	frame := appendRELPHeader(s.wbuf[:0], rs.next, "close", 0)
+	// A buffer of its own: Verify closes its probe session while Run may
+	// be writing with s.wbuf.
+	frame := appendRELPHeader(make([]byte, 0, 64), rs.next, "close", 0)
 	frame = append(frame, '\n')
 	if _, err := c.write(frame, s.cfg.WriteTimeout); err != nil {
 		return
