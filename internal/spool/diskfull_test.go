@@ -62,6 +62,9 @@ func TestDiskFullBlocks(t *testing.T) {
 	if testutil.ToFloat64(r.s.m.diskFull) == 0 {
 		t.Error("disk_full_total not counted")
 	}
+	if room := r.s.Room(); room > 256<<10 {
+		t.Errorf("Room %d while the disk is full: it must count the disk's free space, not only max_bytes", room)
+	}
 	if ok, why := r.s.Ready(); ok {
 		t.Error("Ready while the disk is full")
 	} else {

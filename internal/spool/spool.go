@@ -191,6 +191,16 @@ func (s *Sink) Stats() Stats {
 	return st
 }
 
+// Room is what the spool can still take: max_bytes less what it holds,
+// or the free space of the disk under it when that is smaller.
+func (s *Sink) Room() int64 {
+	room := max(0, int64(s.cfg.MaxBytes)-s.Stats().Bytes)
+	if _, free, err := diskSpace(s.cfg.Dir); err == nil {
+		room = min(room, free)
+	}
+	return room
+}
+
 // Status returns the wrapped sink's status fields and the spool's backlog.
 func (s *Sink) Status() []any {
 	st := s.Stats()
