@@ -8,6 +8,7 @@ import (
 	"github.com/siemship/siemship/internal/config"
 	"github.com/siemship/siemship/internal/pipeline"
 	"github.com/siemship/siemship/internal/sources/tetragon"
+	"github.com/siemship/siemship/internal/spool"
 	"github.com/siemship/siemship/internal/version"
 )
 
@@ -84,7 +85,9 @@ func (a *Agent) statusLoop(ctx context.Context) {
 		a.log.Info("status", a.statusArgs()...)
 		for _, in := range a.inputs {
 			if src, ok := in.Source.(*tetragon.Source); ok {
-				a.warnAtRisk(in.Name, src.Stats())
+				st := src.Stats()
+				a.warnAtRisk(in.Name, st)
+				a.warnSpoolRoom(in.Name, st)
 			}
 		}
 	}
@@ -125,4 +128,51 @@ func (a *Agent) warnAtRisk(name string, st tetragon.Stats) {
 // before a deletion, is not.
 func atRisk(st tetragon.Stats) bool {
 	return st.FilesBehind > 1 || st.FilesBehind > 0 && st.RotationsBeforeLoss <= 1
+}
+
+// roomer is a sink behind a disk spool (spool.Sink).
+type roomer interface{ Room() int64 }
+
+var _ roomer = (*spool.Sink)(nil)
+
+// shortSpool is a spooled sink with less room left than Tetragon keeps.
+type shortSpool struct {
+	sink string
+	room int64
+}
+
+// shortSpools returns the spooled sinks fed by source (per routes; none:
+// every sink) whose room left is under retained, what Tetragon keeps on
+// disk. Such a spool fills before Tetragon's files would: then it blocks
+// (and the reader falls behind with only Tetragon's retention left) or
+// drops, so rotations_before_loss alone overstates the margin.
+func shortSpools(source string, routes []pipeline.Route, outputs []pipeline.Output, retained int64) []shortSpool {
+	fed := map[string]bool{}
+	for _, r := range routes {
+		if r.From == source {
+			for _, to := range r.To {
+				fed[to] = true
+			}
+		}
+	}
+	var short []shortSpool
+	for _, out := range outputs {
+		sp, ok := out.Sink.(roomer)
+		if !ok || len(routes) > 0 && !fed[out.Name] {
+			continue
+		}
+		if room := sp.Room(); retained > 0 && room < retained {
+			short = append(short, shortSpool{sink: out.Name, room: room})
+		}
+	}
+	return short
+}
+
+func (a *Agent) warnSpoolRoom(source string, st tetragon.Stats) {
+	for _, sp := range shortSpools(source, a.routes, a.outputs, st.RetainedBytes) {
+		a.log.Warn("a spool has less room left than Tetragon keeps on disk: when it fills it blocks or drops, and only Tetragon's files are left to wait in",
+			"source", source, "sink", sp.sink, "spool_room_bytes", sp.room, "tetragon_bytes", st.RetainedBytes,
+			"files_behind", st.FilesBehind, "rotations_before_loss", st.RotationsBeforeLoss,
+			"hint", "see why the sink is slow or refusing; raise the spool's max_bytes or free the disk under it")
+	}
 }

@@ -85,11 +85,15 @@ func (c *Config) fsyncEvery() (time.Duration, error) {
 	return d, nil
 }
 
-// segmentSize derives the wlog segment size from the cap: an eighth of it,
-// between 128KiB and 64MiB, in whole 32KiB pages. Trimming and
-// drop_oldest work a segment at a time, so several fit under the cap.
-func (c *Config) segmentSize() int {
+// segmentSize derives the wlog segment size from room, the smaller of
+// the cap and the size of the filesystem under the spool: an eighth of
+// it, between 128KiB and 64MiB, in whole 32KiB pages. Trimming and
+// drop_oldest work a segment at a time and never on the segment being
+// written, so several must fit in what the disk holds, not only under
+// max_bytes: sized from a cap far above the disk, the first segment alone
+// filled the disk and nothing could ever be freed.
+func segmentSize(room int64) int {
 	const page = 32 << 10
-	s := min(max(int64(c.MaxBytes)/8, 128<<10), 64<<20)
+	s := min(max(room/8, 128<<10), 64<<20)
 	return int(s / page * page)
 }

@@ -80,8 +80,9 @@ func (g *gateSink) data() (lines, losses []string) {
 type run struct {
 	s      *Sink
 	in     chan *event.Batch
-	acked  atomic.Int64 // events acknowledged upstream
-	done   chan error
+	acked  atomic.Int64  // events acknowledged upstream
+	done   chan struct{} // closed when Run returned, with err set
+	err    error
 	cancel context.CancelFunc
 }
 
@@ -98,9 +99,22 @@ func start(t *testing.T, cfg Config, inner *gateSink) *run {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &run{s: s, in: make(chan *event.Batch), done: make(chan error, 1), cancel: cancel}
-	go func() { r.done <- s.Run(ctx, r.in) }()
-	t.Cleanup(cancel)
+	r := &run{s: s, in: make(chan *event.Batch), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(r.done)
+		r.err = s.Run(ctx, r.in)
+	}()
+	// Registered after whatever made cfg.Dir (a tmpfs mount), so it runs
+	// first: Run has returned and closed its files before the directory
+	// goes, also when the test failed and never stopped it.
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-r.done:
+		case <-time.After(10 * time.Second):
+			t.Error("Run did not return 10s after ctx ended")
+		}
+	})
 	return r
 }
 
@@ -133,9 +147,9 @@ func (r *run) stop(t *testing.T) {
 	t.Helper()
 	close(r.in)
 	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
+	case <-r.done:
+		if r.err != nil {
+			t.Fatalf("Run: %v", r.err)
 		}
 		return
 	case <-time.After(500 * time.Millisecond):

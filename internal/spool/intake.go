@@ -1,8 +1,11 @@
 package spool
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -154,18 +157,22 @@ func (s *Sink) write(ctx context.Context, rec []byte, n int, at int64, pending *
 	// A record costs its bytes, a 7-byte header per page, and at worst
 	// the padding of a page.
 	cost := int64(len(rec)) + int64(len(rec)/pageSize+1)*7
+	var failed *failedWrite // this record's failed attempt, if any
 	for {
-		if s.needRoll {
-			// After a failed write the segment may end in a partial record:
-			// start a new one so no record follows it.
-			if _, err := s.w.NextSegmentSync(); err != nil {
+		if failed != nil && failed.landed {
+			break // the failed attempt reached the disk whole after all: written once
+		}
+		if s.failed != nil {
+			// After a failed write wlog's page still holds what it could not
+			// write (the record, whole or in part): the roll writes it out and
+			// starts a new segment, so nothing ever follows a partial record.
+			if err := s.roll(); err != nil {
+				s.m.writeErrors.Inc()
 				if err := s.full(ctx, err, pending); err != nil {
 					return err
 				}
-				continue
 			}
-			s.needRoll = false
-			s.noteWrite(0, 0, 0)
+			continue
 		}
 		s.mu.Lock()
 		over := s.bytes+cost > int64(s.cfg.MaxBytes)
@@ -176,8 +183,15 @@ func (s *Sink) write(ctx context.Context, rec []byte, n int, at int64, pending *
 			}
 			continue
 		}
+		s.mu.Lock()
+		from := pos{Seg: s.writeSeg}
+		if info := s.segs[s.writeSeg]; info != nil {
+			from.End = info.size
+		}
+		s.mu.Unlock()
 		if err := s.w.Log(rec); err != nil {
-			s.needRoll = true
+			failed = &failedWrite{from: from, rec: rec, events: int64(n), at: at}
+			s.failed = failed
 			s.m.writeErrors.Inc()
 			if !isNoSpace(err) {
 				// An I/O error that may pass (a remount, a flaky disk): retry
@@ -194,10 +208,99 @@ func (s *Sink) write(ctx context.Context, rec []byte, n int, at int64, pending *
 			continue
 		}
 		s.noteWrite(1, int64(n), at)
-		s.m.writes.Add(float64(n))
-		s.m.writeBytes.Add(float64(len(rec)))
-		signal(s.wake)
+		break
+	}
+	s.mu.Lock()
+	s.diskFull = ""
+	s.mu.Unlock()
+	s.m.writes.Add(float64(n))
+	s.m.writeBytes.Add(float64(len(rec)))
+	signal(s.wake)
+	return nil
+}
+
+// failedWrite is a record whose wlog.Log failed. wlog keeps the record's
+// fragments in its page buffer and writes them with the next flush, so
+// the record may still reach the disk whole (the failed flush was retried
+// by the roll) or only in part (its first pages were written, the rest
+// dropped by wlog).
+type failedWrite struct {
+	from   pos // the segment written and its size before the attempt
+	rec    []byte
+	events int64
+	at     int64
+	landed bool // found whole on disk after the roll and accounted
+}
+
+// roll starts a new segment (intake only). After a failed write it then
+// looks for the failed record in the segment the roll finished: whole, it
+// is accounted as written, so the caller does not write it again (a
+// duplicate, and counts that drift); in part, it stays a record cut
+// short at the end of a finished segment, which the replay skips (it was
+// never acknowledged upstream).
+func (s *Sink) roll() error {
+	if _, err := s.w.NextSegmentSync(); err != nil {
+		return fmt.Errorf("start a new spool segment: %w", err)
+	}
+	s.noteWrite(0, 0, 0)
+	f := s.failed
+	if f == nil {
 		return nil
+	}
+	s.failed = nil
+	s.mu.Lock()
+	seg := s.writeSeg - 1
+	s.mu.Unlock()
+	from := int64(0)
+	if seg == f.from.Seg {
+		from = f.from.End
+	}
+	whole, err := holdsOnly(s.cfg.Dir, seg, from, f.rec)
+	if err != nil {
+		// Written again in the new segment: at worst a duplicate.
+		s.log.Warn("spool: cannot check whether a failed write reached the disk, writing it again", "segment", seg, "error", err.Error())
+		return nil
+	}
+	if whole {
+		s.mu.Lock()
+		if info := s.segs[seg]; info != nil {
+			s.count(info, 1, f.events, f.at)
+		}
+		s.mu.Unlock()
+		f.landed = true
+		s.log.Debug("spool: a failed write reached the disk whole when the segment was finished; not written again", "segment", seg)
+	} else {
+		s.log.Debug("spool: a failed write left at most part of a record at the end of a finished segment; written again", "segment", seg)
+	}
+	return nil
+}
+
+// holdsOnly says whether the records of segment seg after offset from are
+// exactly rec, once.
+func holdsOnly(dir string, seg int, from int64, rec []byte) (bool, error) {
+	r, err := openSegment(dir, seg)
+	if err != nil {
+		return false, fmt.Errorf("open segment %d: %w", seg, err)
+	}
+	defer r.close()
+	found := 0
+	for {
+		got, end, err := r.next()
+		var g *gap
+		switch {
+		case err == nil:
+			if end > from {
+				if found++; !bytes.Equal(got, rec) {
+					return false, nil
+				}
+			}
+		case errors.As(err, &g):
+			// A part of the record: not written whole.
+		case errors.Is(err, io.EOF):
+			return found == 1, nil
+		default:
+			return false, fmt.Errorf("read segment %d: %w", seg, err)
+		}
 	}
 }
 
@@ -233,16 +336,21 @@ func (s *Sink) noteWrite(records, events, at int64) {
 		s.setSize(s.writeSeg, fi.Size())
 	}
 	if records > 0 {
-		if info.records == 0 {
-			info.first = at
-		}
-		info.records += records
-		info.events += events
-		info.last = at
-		s.records += records
-		s.events += events
-		s.unread += records
+		s.count(info, records, events, at)
 	}
+}
+
+// count accounts records written to the segment of info; s.mu held.
+func (s *Sink) count(info *segInfo, records, events, at int64) {
+	if info.records == 0 {
+		info.first = at
+	}
+	info.records += records
+	info.events += events
+	info.last = at
+	s.records += records
+	s.events += events
+	s.unread += records
 }
 
 // setSize records a segment's size; s.mu held.
@@ -274,6 +382,12 @@ func (s *Sink) full(ctx context.Context, cause error, pending *[]*event.Event) e
 		return err
 	}
 	s.m.fullWaits.Inc()
+	if cause != nil && isNoSpace(cause) {
+		s.m.diskFull.Inc()
+		s.mu.Lock()
+		s.diskFull = cause.Error()
+		s.mu.Unlock()
+	}
 	st := s.Stats()
 	msg := "spool full, not acknowledging upstream until the sink delivers (back-pressure)"
 	if cause != nil {
@@ -309,10 +423,9 @@ func (s *Sink) dropOldest() bool {
 		if info == nil || info.records == info.handed {
 			return false
 		}
-		if _, err := s.w.NextSegmentSync(); err != nil {
+		if err := s.roll(); err != nil {
 			return false
 		}
-		s.noteWrite(0, 0, 0)
 		return s.dropOldest()
 	}
 	lostRec, lostEv := info.records-info.handed, info.events-info.handedEv

@@ -15,6 +15,7 @@ type metrics struct {
 	corruptBytes   prometheus.Counter
 	tornTails      prometheus.Counter
 	fullWaits      prometheus.Counter
+	diskFull       prometheus.Counter
 	writeErrors    prometheus.Counter
 	commitFailures prometheus.Counter
 }
@@ -43,11 +44,12 @@ func newMetrics(reg prometheus.Registerer, s *Sink) (*metrics, error) {
 		corruptBytes:   c("corrupt_bytes_total", "Bytes skipped in damaged spans of the spool."),
 		tornTails:      c("torn_tails_total", "Records cut short at the end of a segment (a write interrupted by a crash), never acknowledged upstream, cut on open."),
 		fullWaits:      c("full_waits_total", "Times writing waited for room: the spool was at max_bytes or the disk was full (back-pressure upstream)."),
+		diskFull:       c("disk_full_total", "Times writing found the disk under the spool full (ENOSPC, EDQUOT) before max_bytes; it then waits for deliveries to free space (block) or drops the oldest segment (drop_oldest)."),
 		writeErrors:    c("write_errors_total", "Spool writes that failed (ENOSPC included); the batch is retried and not acknowledged upstream before it is durable."),
 		commitFailures: c("commit_errors_total", "Failed writes of the spool's read position (a restart then replays more)."),
 	}
 	cols := []prometheus.Collector{m.writes, m.writeBytes, m.direct, m.replayed, m.dropped, m.droppedSegs,
-		m.corruptions, m.corruptBytes, m.tornTails, m.fullWaits, m.writeErrors, m.commitFailures,
+		m.corruptions, m.corruptBytes, m.tornTails, m.fullWaits, m.diskFull, m.writeErrors, m.commitFailures,
 		g("bytes", "Bytes of the spool's segment files on disk.", func() float64 { return float64(s.Stats().Bytes) }),
 		g("records", "Records (batches) in the spool not yet delivered by the sink.", func() float64 { return float64(s.Stats().Records) }),
 		g("events", "Events in the spool not yet delivered by the sink.", func() float64 { return float64(s.Stats().Events) }),

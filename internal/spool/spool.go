@@ -97,7 +97,7 @@ type Sink struct {
 	inner      pipeline.Sink
 	log        *slog.Logger
 	m          *metrics
-	segSize    int
+	segSize    int // set by open, from the cap and the disk's size
 	chunkBytes int
 	syncEvery  time.Duration // 0: fsync every batch
 
@@ -107,9 +107,9 @@ type Sink struct {
 	trimWake chan struct{}
 	room     chan struct{} // trimmed → writer
 
-	// Only the intake goroutine writes: w, needRoll, lossSeq.
-	w        *wlog.WL
-	needRoll bool
+	// Only the intake goroutine writes: w, failed.
+	w      *wlog.WL
+	failed *failedWrite // a failed write not settled yet: roll before writing on
 
 	mu          sync.Mutex
 	segs        map[int]*segInfo
@@ -123,6 +123,7 @@ type Sink struct {
 	unread      int64 // records not yet handed to the sink
 	inflight    int64 // bytes handed to the sink, not delivered
 	opened      bool
+	diskFull    string    // the last write's ENOSPC while it waits for room; "" once one succeeds
 	pendingLoss *Loss     // drops not yet reported to the sink
 	directs     []*direct // overflow batches the sink holds, oldest first
 	// savedVersion is the tracker version last saved to read.json.
@@ -143,11 +144,9 @@ func New(cfg Config, name string, inner pipeline.Sink, reg prometheus.Registerer
 	}
 	s := &Sink{
 		cfg: cfg, name: name, inner: inner, log: log.With("spool", cfg.Dir), syncEvery: every,
-		segSize: cfg.segmentSize(),
-		wake:    make(chan struct{}, 1), acked: make(chan struct{}, 1), trimWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
+		wake: make(chan struct{}, 1), acked: make(chan struct{}, 1), trimWake: make(chan struct{}, 1), room: make(chan struct{}, 1),
 		segs: map[int]*segInfo{},
 	}
-	s.chunkBytes = min(1<<20, s.segSize/4)
 	if s.m, err = newMetrics(reg, s); err != nil {
 		return nil, fmt.Errorf("spool of sink %s: register metrics: %w", name, err)
 	}
@@ -192,6 +191,16 @@ func (s *Sink) Stats() Stats {
 	return st
 }
 
+// Room is what the spool can still take: max_bytes less what it holds,
+// or the free space of the disk under it when that is smaller.
+func (s *Sink) Room() int64 {
+	room := max(0, int64(s.cfg.MaxBytes)-s.Stats().Bytes)
+	if _, free, err := diskSpace(s.cfg.Dir); err == nil {
+		room = min(room, free)
+	}
+	return room
+}
+
 // Status returns the wrapped sink's status fields and the spool's backlog.
 func (s *Sink) Status() []any {
 	st := s.Stats()
@@ -202,6 +211,13 @@ func (s *Sink) Status() []any {
 // Ready is the wrapped sink's readiness, and false while the spool is over
 // 80 % of max_bytes (then it soon blocks or drops).
 func (s *Sink) Ready() (bool, string) {
+	s.mu.Lock()
+	diskFull := s.diskFull
+	s.mu.Unlock()
+	if diskFull != "" {
+		return false, fmt.Sprintf("the disk under the spool (%s) is full before max_bytes (%s): %s",
+			s.cfg.Dir, diskFull, map[string]string{FullBlock: "not acknowledging upstream until deliveries free space (back-pressure)", FullDropOldest: "waiting for room, no older segment is left to drop"}[s.cfg.WhenFull])
+	}
 	if st := s.Stats(); st.Full > readyThreshold {
 		return false, fmt.Sprintf("spool %.0f%% full (%d of %d bytes, %d events waiting): the sink is not keeping up; at max_bytes it will %s",
 			100*st.Full, st.Bytes, s.cfg.MaxBytes, st.Events, map[string]string{FullBlock: "stop reading (back-pressure)", FullDropOldest: "drop the oldest events"}[s.cfg.WhenFull])
@@ -272,6 +288,14 @@ func (s *Sink) open() error {
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return fmt.Errorf("chmod: %w", err)
 	}
+	room := int64(s.cfg.MaxBytes)
+	if total, _, err := diskSpace(dir); err == nil {
+		room = min(room, total)
+	} else {
+		s.log.Warn("spool: the size of the disk is unknown, segments are sized from max_bytes alone", "error", err.Error())
+	}
+	s.segSize = segmentSize(room)
+	s.chunkBytes = min(1<<20, s.segSize/4)
 	first, last, err := wlog.Segments(dir)
 	if err != nil {
 		return fmt.Errorf("list segments: %w", err)
@@ -427,6 +451,16 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync directory: %w", err)
 	}
 	return nil
+}
+
+// diskSpace returns the size of the filesystem holding dir and the bytes
+// free on it for an unprivileged writer.
+func diskSpace(dir string) (total, free int64, err error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, 0, fmt.Errorf("statfs %s: %w", dir, err)
+	}
+	return int64(st.Blocks) * int64(st.Bsize), int64(st.Bavail) * int64(st.Bsize), nil
 }
 
 func isNoSpace(err error) bool {

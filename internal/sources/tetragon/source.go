@@ -293,12 +293,21 @@ type Stats struct {
 	EventsRead, EventsAcked, LostBytes, DataLosses int64
 	LagBytes                                       int64
 	FilesBehind, RotationsBeforeLoss               int
+	// RetainedBytes is what Tetragon keeps on disk now: the live file and
+	// its rotated backups, as last scanned.
+	RetainedBytes int64
 }
 
 // Stats returns the source's counters and backlog.
 func (s *Source) Stats() Stats {
 	lag, behind, left := s.lag()
+	list, _ := s.watch.lastScan()
+	var retained int64
+	for _, e := range list {
+		retained += e.size
+	}
 	return Stats{
+		RetainedBytes:       retained,
 		EventsRead:          int64(counterValue(s.m.linesRead)),
 		EventsAcked:         int64(counterValue(s.m.eventsAcked)),
 		LostBytes:           int64(counterValue(s.m.lostBytes)),
