@@ -21,6 +21,7 @@ import (
 	"github.com/siemship/siemship/internal/bytesize"
 	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/config"
+	"github.com/siemship/siemship/internal/leader"
 	"github.com/siemship/siemship/internal/pipeline"
 	"github.com/siemship/siemship/internal/processing/k8smeta"
 	"github.com/siemship/siemship/internal/sources/tetragon"
@@ -36,6 +37,8 @@ type Agent struct {
 	outputs  []pipeline.Output
 	routes   []pipeline.Route
 	enricher *k8smeta.Enricher // nil when Kubernetes metadata is off
+	elector  *leader.Elector   // nil when leader election is off
+	offsets  *leader.ConfigMapStore
 	loops    *pipeline.Loops
 	listener net.Listener // nil when cfg.Listen is empty
 }
@@ -57,6 +60,13 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		if a.enricher, err = k8smeta.New(cfg.Kubernetes, reg, log); err != nil {
 			return nil, fmt.Errorf("kubernetes metadata: %w", err)
 		}
+	}
+	if cfg.LeaderElection.Enabled {
+		klog.SetSlogLogger(log.With("component", "client-go"))
+		if a.elector, err = leader.New(cfg.LeaderElection, reg, log.With("component", "leader_election")); err != nil {
+			return nil, err
+		}
+		a.offsets = a.elector.ConfigMap()
 	}
 	budget := semaphore.NewWeighted(int64(cfg.BufferBytes))
 	var enrichMu sync.Mutex // Enrich is not safe for concurrent use; sources may share it
@@ -111,7 +121,19 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { a.statusLoop(bgCtx) })
 	wg.Go(func() { a.firstContact(bgCtx) })
+	if a.elector == nil {
+		err = p.Run(ctx, a.cfg.ShutdownGrace)
+		a.log.Info("stopped", a.statusArgs()...)
+		return err
+	}
+	// The campaign ends only after the pipeline stopped and the final
+	// checkpoint is written: ending it releases the Lease.
+	campaignCtx, endCampaign := context.WithCancel(context.Background())
+	var campaign sync.WaitGroup
+	campaign.Go(a.loops.Loop("leader election", func() error { return a.elector.Run(campaignCtx) }))
 	err = p.Run(ctx, a.cfg.ShutdownGrace)
+	endCampaign()
+	campaign.Wait()
 	a.log.Info("stopped", a.statusArgs()...)
 	return err
 }

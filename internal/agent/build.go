@@ -53,13 +53,26 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 		if c.ClientSecret, err = readSecret(secRef); err != nil {
 			return pipeline.Input{}, err
 		}
-		src, err := falconstream.New(c, s.Name, falconstream.FileOffsets{Store: store, Name: s.Name}, budget, a.reg, log)
+		var offsets falconstream.OffsetStore = falconstream.FileOffsets{Store: store, Name: s.Name}
+		if a.elector != nil {
+			offsets = falconstream.ConfigMapOffsets{ConfigMap: a.offsets, Name: s.Name}
+		}
+		src, err := falconstream.New(c, s.Name, offsets, budget, a.reg, log)
 		if err != nil {
 			return pipeline.Input{}, err
 		}
-		return pipeline.Input{Name: s.Name, Source: src}, nil
+		return pipeline.Input{Name: s.Name, Source: a.gated(s, src)}, nil
 	}
 	return pipeline.Input{}, fmt.Errorf("type %q cannot be built", s.Type)
+}
+
+// gated runs a leader-only source only while this process leads, when
+// leader election is on.
+func (a *Agent) gated(s config.Source, src pipeline.Source) pipeline.Source {
+	if a.elector == nil || !config.LeaderOnly(s.Type) {
+		return src
+	}
+	return a.elector.Gate(s.Name, src)
 }
 
 // tetragonProcessing parses each batch and, when configured, adds

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/siemship/siemship/internal/bytesize"
+	"github.com/siemship/siemship/internal/leader"
 	"github.com/siemship/siemship/internal/pipeline"
 	"github.com/siemship/siemship/internal/processing/k8smeta"
 	"github.com/siemship/siemship/internal/sinks/httpingest"
@@ -42,6 +43,7 @@ type Config struct {
 	MemoryLimit    bytesize.Size  `mapstructure:"memory_limit"`
 	Readiness      Readiness      `mapstructure:"readiness"`
 	Kubernetes     k8smeta.Config `mapstructure:"kubernetes"`
+	LeaderElection leader.Config  `mapstructure:"leader_election"`
 
 	Sources []Source         `mapstructure:"-"`
 	Sinks   []Sink           `mapstructure:"-"`
@@ -148,6 +150,7 @@ func defaults() Config {
 		BufferBytes:    16 << 20,
 		MemoryLimit:    40 << 20,
 		Kubernetes:     k,
+		LeaderElection: leader.DefaultConfig(),
 	}
 }
 
@@ -178,6 +181,11 @@ func knownType(section, typ string) error {
 	}
 	return nil
 }
+
+// LeaderOnly reports whether a source of typ must have one active
+// instance (one Falcon appId holds one session): with leader_election
+// enabled it runs only while the process holds the Lease.
+func LeaderOnly(typ string) bool { return typ == TypeFalcon }
 
 // Source returns the source named name, or nil.
 func (c *Config) Source(name string) *Source {

@@ -25,6 +25,7 @@ func (c *Config) Validate() ([]string, error) {
 	v.Positive("status_interval", c.StatusInterval)
 	v.Positive("shutdown_grace", c.ShutdownGrace)
 	c.Kubernetes.Validate(v.Under("kubernetes."))
+	c.LeaderElection.Validate(v.Under("leader_election."))
 
 	maxLine, maxRead, maxBatch := int64(0), int64(0), int64(0)
 	var warnings []string
