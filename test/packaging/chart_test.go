@@ -327,6 +327,10 @@ func TestConfigMapIsTheAgentsConfiguration(t *testing.T) {
 				t.Fatal(err)
 			}
 			for _, key := range configKeys("tetragon", config.TypeTetragon) {
+				// Leader election, off (only the Falcon Deployment elects), needs only its switch.
+				if strings.HasPrefix(key, "leader_election.") && key != "leader_election.enabled" {
+					continue
+				}
 				if !hasKey(tree, key) {
 					t.Errorf("the ConfigMap lacks the key %s", key)
 				}
@@ -504,10 +508,13 @@ func TestClusterRoleIsTheProvenFile(t *testing.T) {
 
 func TestAllOptionsRender(t *testing.T) {
 	docs := render(t, "kube-system", "-f", allOptions)
-	// The LogScale token, the taegis one and the Logpush secret; the
-	// Logpush receiver's ConfigMap, Deployment, Service, Ingress and budget.
-	want := []string{"ConfigMap", "ConfigMap", "DaemonSet", "Deployment", "Ingress", "PodDisruptionBudget", "PrometheusRule",
-		"Secret", "Secret", "Secret", "Service", "Service", "ServiceMonitor"}
+	// The LogScale token, the taegis one, the Logpush secret and the Falcon
+	// credentials; the Logpush receiver's ConfigMap, Deployment, Service,
+	// Ingress and budget; the Falcon Deployment's ConfigMap, budget,
+	// ServiceAccount, Role and RoleBinding.
+	want := []string{"ConfigMap", "ConfigMap", "ConfigMap", "DaemonSet", "Deployment", "Deployment", "Ingress",
+		"PodDisruptionBudget", "PodDisruptionBudget", "PrometheusRule", "Role", "RoleBinding",
+		"Secret", "Secret", "Secret", "Secret", "Service", "Service", "ServiceAccount", "ServiceMonitor"}
 	if got := kinds(docs); !slices.Equal(got, want) {
 		t.Fatalf("kinds %v, want %v", got, want)
 	}

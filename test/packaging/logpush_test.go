@@ -167,7 +167,7 @@ func TestLogpushReceiverRender(t *testing.T) {
 	}
 
 	// Every key of the source, the sinks and the top level is spelled out
-	// (the Kubernetes metadata, off, needs only its switch).
+	// (the Kubernetes metadata and leader election, off, need only their switch).
 	var cm corev1.ConfigMap
 	decodeStrict(t, findSource(t, docs, "ConfigMap", "templates/logpush/configmap.yaml"), &cm)
 	var tree map[string]any
@@ -175,7 +175,8 @@ func TestLogpushReceiverRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, key := range configKeys("cloudflare", config.TypeLogpush) {
-		if strings.HasPrefix(key, "kubernetes.") && key != "kubernetes.enabled" {
+		if (strings.HasPrefix(key, "kubernetes.") && key != "kubernetes.enabled") ||
+			(strings.HasPrefix(key, "leader_election.") && key != "leader_election.enabled") {
 			continue
 		}
 		if !hasKey(tree, key) {

@@ -254,3 +254,41 @@ app.kubernetes.io/part-of: siemship
 
 {{- define "siemship.logpushTLSDir" -}}/etc/siemship/logpush/tls{{- end -}}
 {{- define "siemship.logpushAuthDir" -}}/etc/siemship/logpush/auth{{- end -}}
+
+{{/* The Falcon event streams Deployment: its name, labels, ServiceAccount,
+Secret, paths and the names of the Lease and the offsets ConfigMap (the
+agent's leader_election.lease_name and offsets_configmap, and the Role's
+resourceNames). Its pods carry their own app.kubernetes.io/name. */}}
+{{- define "siemship.falconName" -}}
+{{- printf "%s-falcon" (include "siemship.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "siemship.falconSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-falcon" (include "siemship.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "siemship.falconLabels" -}}
+{{ include "siemship.falconSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: falcon-stream
+app.kubernetes.io/part-of: siemship
+{{- end -}}
+
+{{- define "siemship.falconLeaseName" -}}
+{{- include "siemship.falconName" . -}}
+{{- end -}}
+
+{{- define "siemship.falconOffsetsName" -}}
+{{- printf "%s-falcon-offsets" (include "siemship.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "siemship.falconSecretName" -}}
+{{- if .Values.falcon.credentials.createSecret -}}
+{{- printf "%s-api" (include "siemship.falconName" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- required "falcon.credentials.existingSecret is required (or createSecret: true with clientId and clientSecret)" .Values.falcon.credentials.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "siemship.falconCredentialsDir" -}}/etc/siemship/falcon{{- end -}}
