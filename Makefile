@@ -45,7 +45,8 @@ FUZZ_TARGETS := \
 	FuzzJSONString:./internal/jsonstr/ \
 	FuzzParseRetryAfter:./internal/sinks/delivery/ \
 	FuzzScanEvent:./internal/processing/k8smeta/ \
-	FuzzEnrich:./internal/processing/k8smeta/
+	FuzzEnrich:./internal/processing/k8smeta/ \
+	FuzzDecodeBody:./internal/sources/logpush/
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -18,6 +18,7 @@ import (
 	"github.com/siemship/siemship/internal/secret"
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sinks/syslog"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/version"
@@ -86,6 +87,8 @@ func BuildSink(s config.Sink, reg prometheus.Registerer, log *slog.Logger) (pipe
 		}
 		c.Token, c.Version = tok, version.Version
 		return httpingest.New(c, s.Name, reg, log)
+	case s.Syslog != nil:
+		return syslog.New(*s.Syslog, s.Name, reg, log)
 	}
 	return nil, fmt.Errorf("type %q cannot be built", s.Type)
 }

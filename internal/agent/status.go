@@ -62,6 +62,8 @@ func describeSink(s config.Sink) []any {
 		args = append(args, "url", s.LogScale.URL, "format", s.LogScale.Format, "batch_events", s.LogScale.MaxEvents)
 	case s.HTTP != nil:
 		args = append(args, "url", redactedURL(s.HTTP.URL), "batch_events", s.HTTP.MaxEvents)
+	case s.Syslog != nil:
+		args = append(args, "address", s.Syslog.Address, "transport", s.Syslog.Transport, "format", s.Syslog.Format, "body", s.Syslog.Body)
 	}
 	return args
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/siemship/siemship/internal/processing/k8smeta"
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
+	"github.com/siemship/siemship/internal/sinks/syslog"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 )
@@ -74,6 +75,7 @@ type Sink struct {
 	Name, Type string
 	LogScale   *logscale.Config
 	HTTP       *httpingest.Config
+	Syslog     *syslog.Config
 }
 
 // Component types.
@@ -82,11 +84,12 @@ const (
 	TypeLogpush  = "logpush"
 	TypeLogScale = "logscale"
 	TypeHTTP     = "http"
+	TypeSyslog   = "syslog"
 )
 
 var (
 	sourceTypes = []string{TypeTetragon, TypeLogpush}
-	sinkTypes   = []string{TypeLogScale, TypeHTTP}
+	sinkTypes   = []string{TypeLogScale, TypeHTTP, TypeSyslog}
 )
 
 // newSource returns a source of typ with its defaults and a pointer to its
@@ -117,6 +120,10 @@ func newSink(name, typ string) (Sink, any) {
 		c := httpingest.DefaultConfig()
 		s.HTTP = &c
 		return s, s.HTTP
+	case TypeSyslog:
+		c := syslog.DefaultConfig()
+		s.Syslog = &c
+		return s, s.Syslog
 	}
 	return s, nil
 }

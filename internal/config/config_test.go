@@ -58,7 +58,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"not yaml":           {"sinks: [\n", "not valid YAML: line 2"},
 		"yaml error line":    {"log:\n  level: info\nsinks:\n  logscale:\n    url: [x\n", "line 5"},
 		"bad name":           {"sinks:\n  Logscale:\n    url: https://x.example\n", "sinks.Logscale: a name must match [a-z][a-z0-9_]*"},
-		"unknown type":       {"sinks:\n  out:\n    type: kafka\n", `sinks.out.type: type "kafka" is not a sink type (types: [logscale http])`},
+		"unknown type":       {"sinks:\n  out:\n    type: kafka\n", `sinks.out.type: type "kafka" is not a sink type (types: [logscale http syslog])`},
 		"sinks not a map":    {"sinks: [logscale]\n", "sinks: must map names to components"},
 		"http sink token":    {minimal + "  taegis:\n    type: http\n    url: https://ingest.example.com/v1/abc\n    token: k\n", "sinks.taegis.token must not be in the file"},
 		"route unknown src":  {minimal + "routes:\n  - from: falcon\n    to: [logscale]\n", `routes[0] (falcon->logscale): from: no source named "falcon" (sources: [tetragon])`},
@@ -172,8 +172,12 @@ func TestPlainHTTP(t *testing.T) {
 	if _, _, err := Load(writeConfig(t, "sinks:\n  logscale:\n    url: http://127.0.0.1:8080\n"), nil); err != nil {
 		t.Errorf("loopback: %v", err)
 	}
-	if _, _, err := Load(writeConfig(t, "sinks:\n  logscale:\n    url: http://logscale.internal\n    allow_plain_http: true\n"), nil); err != nil {
+	_, warnings, err := Load(writeConfig(t, "sinks:\n  logscale:\n    url: http://logscale.internal\n    allow_plain_http: true\n"), nil)
+	if err != nil {
 		t.Errorf("opted in: %v", err)
+	}
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "sink logscale sends its token over plain http to logscale.internal") {
+		t.Errorf("opted in without a warning: %q", warnings)
 	}
 }
 

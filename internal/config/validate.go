@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 
@@ -50,12 +51,16 @@ func (c *Config) Validate() ([]string, error) {
 		switch {
 		case s.LogScale != nil:
 			s.LogScale.Validate(sv)
+			warnings = append(warnings, plainHTTPWarning(s.Name, s.LogScale.URL, s.LogScale.AllowPlainHTTP)...)
 			c.defaultDeadLetter(&s.LogScale.DeadLetterPath, s.Name)
 			maxBatch = max(maxBatch, int64(s.LogScale.MaxBytes))
 		case s.HTTP != nil:
 			s.HTTP.Validate(sv)
+			warnings = append(warnings, plainHTTPWarning(s.Name, s.HTTP.URL, s.HTTP.AllowPlainHTTP)...)
 			c.defaultDeadLetter(&s.HTTP.DeadLetterPath, s.Name)
 			maxBatch = max(maxBatch, int64(s.HTTP.MaxBytes))
+		case s.Syslog != nil:
+			s.Syslog.Validate(sv)
 		}
 	}
 	if c.MemoryLimit != 0 && c.MemoryLimit < 2*c.BufferBytes {
@@ -68,6 +73,16 @@ func (c *Config) Validate() ([]string, error) {
 	}
 	rwarnings, rerr := c.validateRoutes()
 	return append(warnings, rwarnings...), errors.Join(v.Err(), rerr)
+}
+
+// plainHTTPWarning warns when a sink was allowed to send its token in
+// clear text to a host that is not loopback.
+func plainHTTPWarning(sink, raw string, allowed bool) []string {
+	u, err := url.Parse(raw)
+	if !allowed || err != nil || u.Scheme != "http" || validate.IsLoopback(u.Hostname()) {
+		return nil
+	}
+	return []string{fmt.Sprintf("sink %s sends its token over plain http to %s (allow_plain_http is set): only safe if something on the way encrypts", sink, u.Host)}
 }
 
 func (c *Config) defaultDeadLetter(path *string, sink string) {

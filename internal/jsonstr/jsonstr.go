@@ -82,3 +82,18 @@ func Len(s []byte) int {
 	}
 	return n
 }
+
+// StartsObject reports whether raw, after leading white space, starts a
+// JSON object: the cheap first check before validating a record.
+func StartsObject(raw []byte) bool {
+	for _, c := range raw {
+		switch c {
+		case ' ', '\t', '\r', '\n':
+			continue
+		case '{':
+			return true
+		}
+		return false
+	}
+	return false
+}

@@ -1,14 +1,18 @@
 // Package bench measures siemship end to end: the real agent binary reads a
-// file set of realistic ~2 KB Tetragon events and ships them with gzip to
-// strict receivers on loopback, one row per source→sink combination. In the
-// same run it measures the unavoidable part — reading the same bytes and
-// gzip-compressing them at the same level — so results on a noisy machine
-// compare as ratios.
+// file set of realistic ~2 KB Tetragon events, or receives realistic
+// Cloudflare Logpush records as gzip NDJSON pushes, and ships them to
+// receivers on loopback — with gzip to the strict HTTP receivers, as RFC
+// 3164 over TCP or RELP to a real rsyslog — one row per source→sink
+// combination. In the same run it measures the unavoidable part of the HTTP
+// rows — reading the same bytes
+// (for Logpush: gunzipping the same bodies) and gzip-compressing them at the
+// same level — so results on a noisy machine compare as ratios.
 //
 //	make bench   (go test -run '^$' -bench BenchmarkEndToEnd -benchtime 1x ./test/bench/)
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -22,9 +26,12 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/siemship/siemship/internal/emulators/httpingest"
+	pusher "github.com/siemship/siemship/internal/emulators/logpush"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
+	"github.com/siemship/siemship/internal/testenv/syslogd"
 	"github.com/siemship/siemship/internal/testkit"
 	"github.com/siemship/siemship/internal/tetragongen"
 	"github.com/siemship/siemship/test/internal/agentproc"
@@ -36,37 +43,64 @@ const (
 	token     = "bench-token"
 )
 
-// row is one measured combination: the sinks section of the agent's
-// configuration, the environment it needs, and how many events the
+// row is one measured combination: its input, the sinks section of the
+// agent's configuration, the environment it needs, and how many events the
 // slowest of its receivers has.
 type row struct {
 	name  string
+	input input
 	setup func(b *testing.B, ctx context.Context) (sinks string, env []string, delivered func() int64)
 }
 
+// input is what a row's agent reads: the Tetragon file set, or Logpush
+// pushes of the same number of records.
+type input int
+
+const (
+	tetragonFiles input = iota
+	logpushPushes
+)
+
 var rows = []row{
-	{"tetragon → logscale", func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{"tetragon → logscale", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := logscaleReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
 	}},
-	{"tetragon → http", func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{"tetragon → http", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		addr, n := httpReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  taegis:\n    type: http\n    url: http://%s/v1/bench\n", addr), []string{"SIEMSHIP_SINKS_TAEGIS_TOKEN=" + token}, n.Load
 	}},
-	{"tetragon → logscale + http", func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+	{"tetragon → logscale + http", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
 		la, ln := logscaleReceiver(b, ctx)
 		ha, hn := httpReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n  taegis:\n    type: http\n    url: http://%s/v1/bench\n", la, ha),
 			[]string{"SIEMSHIP_LOGSCALE_TOKEN=" + token, "SIEMSHIP_SINKS_TAEGIS_TOKEN=" + token},
 			func() int64 { return min(ln.Load(), hn.Load()) }
 	}},
+	// rsyslog shares the cores like the in-process receivers; what it
+	// wrote is counted from its output file (Count reads only what was
+	// appended), so a row ends when every event is on rsyslog's disk.
+	{"tetragon → syslog tcp", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+		rcv := syslogd.Start(b, syslogd.Options{Kind: syslogd.RsyslogTCP})
+		return fmt.Sprintf("sinks:\n  rsyslog:\n    type: syslog\n    address: %s\n    transport: tcp\n", rcv.Addr), nil,
+			func() int64 { return int64(rcv.Count()) }
+	}},
+	{"tetragon → syslog relp", tetragonFiles, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+		rcv := syslogd.Start(b, syslogd.Options{Kind: syslogd.RsyslogRELP})
+		return fmt.Sprintf("sinks:\n  rsyslog:\n    type: syslog\n    address: %s\n    transport: relp\n", rcv.Addr), nil,
+			func() int64 { return int64(rcv.Count()) }
+	}},
+	{"logpush → logscale", logpushPushes, func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+		addr, n := logscaleReceiver(b, ctx)
+		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
+	}},
 }
 
-// result is what one row measured.
+// result is what one row measured, and the reference it compares to.
 type result struct {
-	name      string
-	wall, cpu time.Duration
-	rssMiB    float64
+	name           string
+	wall, cpu, ref time.Duration
+	rssMiB         float64
 }
 
 func BenchmarkEndToEnd(b *testing.B) {
@@ -75,6 +109,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 	files, total := generate(b, exportDir)
 	b.Logf("generated %d events, %.1f MB in %d files (avg %d B/event)", events, float64(total)/1e6, len(files), total/events)
 	refCPU := reference(b, files)
+	bodies := generatePushes(b)
+	b.Logf("generated %d Logpush records, %.1f MB in %d gzip pushes of %.1f MB (%.1f MB uncompressed)",
+		events, float64(bodies.wire)/1e6, len(bodies.gz), float64(bodies.wire)/1e6/float64(len(bodies.gz)), float64(bodies.raw)/1e6)
+	lpRefCPU := logpushReference(b, bodies)
 	bin := agentproc.Binary(b, testkit.RepoRoot(b))
 
 	var results []result
@@ -86,35 +124,69 @@ func BenchmarkEndToEnd(b *testing.B) {
 			rowDir := filepath.Join(dir, fmt.Sprintf("row%d", i))
 			os.MkdirAll(rowDir, 0o755)
 			cfg := filepath.Join(rowDir, "siemship.yaml")
-			os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nlisten: \"\"\nlog:\n  format: text\nsources:\n  tetragon:\n    path: %s\n%s",
-				filepath.Join(rowDir, "state"), filepath.Join(exportDir, "tetragon.log"), sinks)), 0o600)
-			res := run(b, bin, cfg, filepath.Join(rowDir, "agent.log"), env, delivered)
+			var res result
+			switch r.input {
+			case tetragonFiles:
+				os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nlisten: \"\"\nlog:\n  format: text\nsources:\n  tetragon:\n    path: %s\n%s",
+					filepath.Join(rowDir, "state"), filepath.Join(exportDir, "tetragon.log"), sinks)), 0o600)
+				if limit := os.Getenv("BENCH_MEMORY_LIMIT"); limit != "" {
+					env = append(env, "SIEMSHIP_MEMORY_LIMIT="+limit)
+				}
+				res = run(b, bin, cfg, filepath.Join(rowDir, "agent.log"), env, delivered, nil)
+				res.ref = refCPU
+			case logpushPushes:
+				addr := freeAddr(b)
+				secret := filepath.Join(rowDir, "secret")
+				os.WriteFile(secret, []byte(token+"\n"), 0o600)
+				// A push is held compressed in buffer_bytes until delivered
+				// (see the warning in internal/config), hence 256MiB, and so
+				// no memory_limit below twice that.
+				os.WriteFile(cfg, []byte(fmt.Sprintf("state_dir: %s\nlisten: \"\"\nlog:\n  format: text\nbuffer_bytes: 256MiB\nmemory_limit: 0\n"+
+					"sources:\n  cloudflare:\n    type: logpush\n    listen: %s\n    allow_plain_http: true\n    secret_file: %s\n%s",
+					filepath.Join(rowDir, "state"), addr, secret, sinks)), 0o600)
+				res = run(b, bin, cfg, filepath.Join(rowDir, "agent.log"), env, delivered, func(p *agentproc.Proc) {
+					p.WaitForLog(b, "serving Logpush", time.Minute)
+					pushAll(b, ctx, "http://"+addr+"/logpush?tags=dataset:"+pusher.HTTPRequests, bodies)
+				})
+				res.ref = lpRefCPU
+			}
 			res.name = r.name
 			results = append(results, res)
 			b.ReportMetric(float64(events)/res.cpu.Seconds(), "events/cpu-s")
-			b.ReportMetric(res.cpu.Seconds()/refCPU.Seconds(), "agent/ref")
+			b.ReportMetric(res.cpu.Seconds()/res.ref.Seconds(), "agent/ref")
 			b.ReportMetric(res.rssMiB, "peak-rss-MiB")
 		})
 	}
 
 	perM := func(d time.Duration) float64 { return d.Seconds() / events * 1e6 }
 	fmt.Printf("\nsiemship end to end: %d Tetragon events of %d B, gzip level 1, strict receivers on loopback\n", events, total/events)
-	fmt.Printf("reference (read + gzip the same bytes, 4 MiB chunks): %.2f CPU-s per million events\n\n", perM(refCPU))
+	fmt.Printf("reference (read + gzip the same bytes, 4 MiB chunks): %.2f CPU-s per million events\n", perM(refCPU))
+	fmt.Printf("logpush rows: %d records of %d B (HTTP requests) in %d gzip NDJSON pushes; reference (gunzip the pushes + gzip the same bytes, 4 MiB chunks): %.2f CPU-s per million records\n\n",
+		events, bodies.raw/events, len(bodies.gz), perM(lpRefCPU))
 	fmt.Printf("%-32s %12s %14s %10s %10s %13s\n", "row", "events/s", "events/cpu-s", "cpu-s/M", "agent/ref", "peak RSS MiB")
 	for _, r := range results {
 		fmt.Printf("%-32s %12.0f %14.0f %10.2f %9.2f× %13.1f\n", r.name, float64(events)/r.wall.Seconds(),
-			float64(events)/r.cpu.Seconds(), perM(r.cpu), r.cpu.Seconds()/refCPU.Seconds(), r.rssMiB)
+			float64(events)/r.cpu.Seconds(), perM(r.cpu), r.cpu.Seconds()/r.ref.Seconds(), r.rssMiB)
 	}
-	if len(results) == len(rows) {
-		fmt.Printf("\ntwo sinks / one sink agent CPU: %.2f×   (target ≤ 2.1×)\n", results[2].cpu.Seconds()/results[0].cpu.Seconds())
+	byName := map[string]result{}
+	for _, r := range results {
+		byName[r.name] = r
 	}
+	if one, two := byName["tetragon → logscale"], byName["tetragon → logscale + http"]; one.cpu > 0 && two.cpu > 0 {
+		fmt.Printf("\ntwo sinks / one sink agent CPU: %.2f×   (target ≤ 2.1×)\n", two.cpu.Seconds()/one.cpu.Seconds())
+	}
+	fmt.Printf("syslog rows: RFC 3164, JSON body, uncompressed, to a real rsyslog (imtcp / imrelp) writing every message to a file; a row ends when all are in it; agent/ref still compares to read + gzip\n")
 	fmt.Printf("targets: agent/ref ≤ 1.25× (today's agent ~1.9×), peak RSS ≤ 48 MiB\n")
 }
 
-// run starts the agent on cfg and waits until delivered reaches events.
-func run(b *testing.B, bin, cfg, logPath string, env []string, delivered func() int64) result {
+// run starts the agent on cfg, calls feed (if any) to give it its input,
+// and waits until delivered reaches events.
+func run(b *testing.B, bin, cfg, logPath string, env []string, delivered func() int64, feed func(*agentproc.Proc)) result {
 	start := time.Now()
-	p := agentproc.Start(b, bin, cfg, logPath, append(env, "GOMAXPROCS=2", "SIEMSHIP_MEMORY_LIMIT="+os.Getenv("BENCH_MEMORY_LIMIT"))...)
+	p := agentproc.Start(b, bin, cfg, logPath, append(env, "GOMAXPROCS=2")...)
+	if feed != nil {
+		feed(p)
+	}
 	for delivered() < events {
 		if exited, err := p.Exited(); exited {
 			b.Fatalf("agent exited: %v", err)
@@ -125,9 +197,15 @@ func run(b *testing.B, bin, cfg, logPath string, env []string, delivered func() 
 		time.Sleep(5 * time.Millisecond)
 	}
 	wall := time.Since(start)
+	// The agent's own high-water mark, read while it runs: the Maxrss of
+	// its rusage is never below this test process's peak (see PeakRSS).
+	peak := p.PeakRSS(b)
 	p.Terminate(b, time.Minute)
 	ru := p.Usage()
-	return result{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rssMiB: float64(ru.Maxrss) / 1024}
+	if inherited := ru.Maxrss; inherited > peak*11/10 {
+		b.Logf("rusage Maxrss %.1f MiB, the agent's own peak %.1f MiB: the difference is this test process's, inherited through vfork", float64(inherited)/1024, float64(peak)/1024)
+	}
+	return result{wall: wall, cpu: time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), rssMiB: float64(peak) / 1024}
 }
 
 func logscaleReceiver(b *testing.B, ctx context.Context) (string, *atomic.Int64) {
@@ -231,4 +309,128 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// pushes are the Logpush rows' input: gzip NDJSON bodies of realistic
+// http_requests records from the pusher emulator's generator.
+type pushes struct {
+	gz        [][]byte
+	records   []int // records per body
+	raw, wire int   // total bytes uncompressed and compressed
+}
+
+// recordsPerPush: Cloudflare closes an upload at max_upload_records
+// (default 100k), max_upload_bytes or max_upload_interval_seconds (30 s),
+// so a busy zone's pushes hold thousands of records; 5,000 gives the
+// agent 20 pushes, several in flight at once.
+const recordsPerPush = 5000
+
+func generatePushes(b *testing.B) pushes {
+	gen, err := pusher.NewGenerator(pusher.HTTPRequests, pusher.UnixNano, time.Date(2026, 11, 22, 9, 0, 0, 0, time.UTC), 7)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ps pushes
+	var nd []byte
+	for left := events; left > 0; left -= recordsPerPush {
+		n := min(left, recordsPerPush)
+		nd = nd[:0]
+		for range n {
+			nd = append(nd, gen.Next()...)
+			nd = append(nd, '\n')
+		}
+		gz := pusher.Gzip(nd)
+		ps.gz, ps.records = append(ps.gz, gz), append(ps.records, n)
+		ps.raw += len(nd)
+		ps.wire += len(gz)
+	}
+	return ps
+}
+
+// logpushReference gunzips the pushes and gzips the decompressed bytes in
+// 4 MiB chunks at level 1, returning the CPU time it took: the least any
+// receiver that forwards Logpush records compressed must spend.
+func logpushReference(b *testing.B, ps pushes) time.Duration {
+	before := cpuTime()
+	buf := make([]byte, 4<<20)
+	zw, _ := gzip.NewWriterLevel(io.Discard, 1)
+	var zr gzip.Reader
+	for _, body := range ps.gz {
+		if err := zr.Reset(bytes.NewReader(body)); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			n, err := io.ReadFull(&zr, buf)
+			if n > 0 {
+				zw.Reset(io.Discard)
+				zw.Write(buf[:n])
+				zw.Close()
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	return cpuTime() - before
+}
+
+// pushAll sends the validation request, then every body, four at a time
+// like parallel Logpush uploads; a push answered 429/503 (back-pressure)
+// is pushed again, as Cloudflare does, after a short pause.
+func pushAll(b *testing.B, ctx context.Context, dest string, ps pushes) {
+	p, err := pusher.New(pusher.Config{Destination: dest + "&header_Authorization=Bearer%20" + token})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := p.Validate(ctx); err != nil {
+		b.Fatal(err)
+	}
+	client := &http.Client{Timeout: 5 * time.Minute}
+	var retried atomic.Int64
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for _, body := range ps.gz {
+		g.Go(func() error {
+			for {
+				req, err := http.NewRequestWithContext(ctx, http.MethodPost, dest, bytes.NewReader(body))
+				if err != nil {
+					return err
+				}
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Encoding", "gzip")
+				resp, err := client.Do(req)
+				if err != nil {
+					return fmt.Errorf("push: %w", err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				switch resp.StatusCode {
+				case http.StatusOK:
+					return nil
+				case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+					// Back-pressure: Logpush pushes the batch again later.
+					retried.Add(1)
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-time.After(100 * time.Millisecond):
+					}
+				default:
+					return fmt.Errorf("push answered %d", resp.StatusCode)
+				}
+			}
+		})
+	}
+	if err := g.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if n := retried.Load(); n > 0 {
+		b.Logf("%d pushes answered 429/503 and pushed again", n)
+	}
+}
+
+func freeAddr(b *testing.B) string {
+	ln := listen(b)
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +72,20 @@ func find(t *testing.T, docs []doc, kind string) doc {
 		}
 	}
 	t.Fatalf("no %s rendered", kind)
+	return doc{}
+}
+
+// findSource returns the document rendered from the template src (e.g.
+// templates/configmap.yaml) with kind; find returns the first of a kind,
+// which for ConfigMap, Secret and Service may be the Logpush receiver's.
+func findSource(t *testing.T, docs []doc, kind, src string) doc {
+	t.Helper()
+	for _, d := range docs {
+		if d.Kind == kind && d.Source == src {
+			return d
+		}
+	}
+	t.Fatalf("no %s rendered from %s", kind, src)
 	return doc{}
 }
 
@@ -205,25 +220,62 @@ func TestExportDirectory(t *testing.T) {
 	}
 }
 
-// agentConfig loads the rendered ConfigMap's config.yaml with the agent's
-// own loader, which rejects unknown keys and invalid values.
+// agentConfig loads the DaemonSet's rendered ConfigMap's config.yaml with
+// the agent's own loader, which rejects unknown keys and invalid values.
 func agentConfig(t *testing.T, docs []doc) *config.Config {
 	t.Helper()
+	return loadConfigMap(t, findSource(t, docs, "ConfigMap", "templates/configmap.yaml"))
+}
+
+// loadConfigMap loads a rendered ConfigMap's config.yaml with the agent's loader.
+func loadConfigMap(t *testing.T, d doc) *config.Config {
+	t.Helper()
+	cfg, _ := loadConfigMapTLS(t, d)
+	return cfg
+}
+
+// sinkTLSPath is a file the chart mounts from a sinkTLS Secret.
+var sinkTLSPath = regexp.MustCompile(`/etc/siemship/sink-tls/[a-z][a-z0-9_]*/[^"\s]+`)
+
+// loadConfigMapTLS loads a rendered ConfigMap's config.yaml with the
+// agent's loader. The loader checks that ca_file, cert_file and key_file
+// exist; those the chart points into its sinkTLS mounts exist only in the
+// pod, so empty stand-ins are made in a temporary directory and the
+// configuration points there. podPath maps a loaded path back to the path
+// the ConfigMap names.
+func loadConfigMapTLS(t *testing.T, d doc) (cfg *config.Config, podPath func(string) string) {
+	t.Helper()
 	var cm corev1.ConfigMap
-	decodeStrict(t, find(t, docs, "ConfigMap"), &cm)
-	path := writeTemp(t, "config.yaml", cm.Data["config.yaml"])
+	decodeStrict(t, d, &cm)
+	root := t.TempDir()
+	for _, p := range sinkTLSPath.FindAllString(cm.Data["config.yaml"], -1) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := sinkTLSPath.ReplaceAllStringFunc(cm.Data["config.yaml"], func(p string) string { return filepath.Join(root, p) })
+	podPath = func(p string) string {
+		if rest, ok := strings.CutPrefix(p, root); ok {
+			return rest
+		}
+		return p
+	}
+	path := writeTemp(t, "config.yaml", text)
 	t.Setenv("SIEMSHIP_LOGSCALE_TOKEN", "test-ingest-token")
 	t.Setenv("NODE_NAME", "node-1")
 	cfg, _, err := config.Load(path, nil)
 	if err != nil {
 		t.Fatalf("the agent rejects the rendered configuration: %v\n%s", err, cm.Data["config.yaml"])
 	}
-	return cfg
+	return cfg, podPath
 }
 
-// configKeys lists the keys the ConfigMap must hold: every key the agent
-// accepts, for the source tetragon and the sink logscale.
-func configKeys() []string {
+// configKeys lists the keys a ConfigMap must hold: every key the agent
+// accepts, for the source named source of type typ and the sink logscale.
+func configKeys(source, typ string) []string {
 	var keys []string
 	for _, k := range config.Keys() {
 		switch {
@@ -231,8 +283,8 @@ func configKeys() []string {
 			// Optional: no routes means every source to every sink; types are implied by the names.
 		case strings.HasPrefix(k, "sources.<name>."):
 			rest := strings.TrimPrefix(k, "sources.<name>.")
-			if slices.Contains(config.TypeKeys("sources", "tetragon"), rest) {
-				keys = append(keys, "sources.tetragon."+rest)
+			if slices.Contains(config.TypeKeys("sources", typ), rest) {
+				keys = append(keys, "sources."+source+"."+rest)
 			}
 		case strings.HasPrefix(k, "sinks.<name>."):
 			rest := strings.TrimPrefix(k, "sinks.<name>.")
@@ -269,12 +321,12 @@ func TestConfigMapIsTheAgentsConfiguration(t *testing.T) {
 			cfg := agentConfig(t, docs)
 
 			var cm corev1.ConfigMap
-			decodeStrict(t, find(t, docs, "ConfigMap"), &cm)
+			decodeStrict(t, findSource(t, docs, "ConfigMap", "templates/configmap.yaml"), &cm)
 			var tree map[string]any
 			if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &tree); err != nil {
 				t.Fatal(err)
 			}
-			for _, key := range configKeys() {
+			for _, key := range configKeys("tetragon", config.TypeTetragon) {
 				if !hasKey(tree, key) {
 					t.Errorf("the ConfigMap lacks the key %s", key)
 				}
@@ -452,7 +504,10 @@ func TestClusterRoleIsTheProvenFile(t *testing.T) {
 
 func TestAllOptionsRender(t *testing.T) {
 	docs := render(t, "kube-system", "-f", allOptions)
-	want := []string{"ConfigMap", "DaemonSet", "PrometheusRule", "Secret", "Secret", "Service", "ServiceMonitor"} // the LogScale token and the taegis one
+	// The LogScale token, the taegis one and the Logpush secret; the
+	// Logpush receiver's ConfigMap, Deployment, Service, Ingress and budget.
+	want := []string{"ConfigMap", "ConfigMap", "DaemonSet", "Deployment", "Ingress", "PodDisruptionBudget", "PrometheusRule",
+		"Secret", "Secret", "Secret", "Service", "Service", "ServiceMonitor"}
 	if got := kinds(docs); !slices.Equal(got, want) {
 		t.Fatalf("kinds %v, want %v", got, want)
 	}
@@ -466,7 +521,7 @@ func TestAllOptionsRender(t *testing.T) {
 		t.Errorf("service account %s, automount %v: no API access without Kubernetes metadata", pod.ServiceAccountName, *pod.AutomountServiceAccountToken)
 	}
 	var secret corev1.Secret
-	decodeStrict(t, find(t, docs, "Secret"), &secret)
+	decodeStrict(t, findSource(t, docs, "Secret", "templates/secret.yaml"), &secret)
 	for _, v := range pod.Volumes {
 		if v.Name == "logscale-token" && (v.Secret.SecretName != secret.Name || v.Secret.Items[0].Key != "ingest-token") {
 			t.Errorf("token volume %+v does not use the chart's Secret %s", v.Secret, secret.Name)
@@ -478,7 +533,7 @@ func TestAllOptionsRender(t *testing.T) {
 
 	// The monitors select the pods' labels and scrape the named port.
 	var svc corev1.Service
-	decodeStrict(t, find(t, docs, "Service"), &svc)
+	decodeStrict(t, findSource(t, docs, "Service", "templates/service.yaml"), &svc)
 	for k, v := range svc.Spec.Selector {
 		if pod := ds.Spec.Template.Labels; pod[k] != v {
 			t.Errorf("Service selector %s=%s does not match the pods", k, v)

@@ -49,9 +49,14 @@ func TestRotationTortureCompressedBackups(t *testing.T) { torture(t, true, false
 // acknowledged.
 func TestRotationTortureTwoSinks(t *testing.T) { torture(t, false, true) }
 
-// httpDownSessions is how many sessions the HTTP receiver of the two-sink
-// run refuses every request (connection reset).
-const httpDownSessions = 3
+// In the two-sink run the HTTP receiver refuses every request (connection
+// reset) for the first httpDownFor, and Tetragon keeps more backups, so that
+// the outage fits in what is on disk and lines reach both sinks rather than
+// being reported lost.
+const (
+	httpDownFor    = 2 * time.Second
+	twoSinkBackups = 40
+)
 
 func torture(t *testing.T, compress, twoSinks bool) {
 	bin := agentproc.Binary(t, testkit.RepoRoot(t))
@@ -75,14 +80,16 @@ func torture(t *testing.T, compress, twoSinks bool) {
 
 	// The second sink: a Taegis-style receiver, down at first.
 	rec2 := newRecorder()
-	var httpDown atomic.Bool
+	keep := backups
+	var downUntil time.Time
 	extraSink, env := "", []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}
 	if twoSinks {
+		keep = twoSinkBackups
 		recv2 := httpingest.New(httpingest.Config{Keys: []string{token}, Path: "/v1/torture", MaxBodyBytes: 32 << 20, Discard: true, OnEvent: rec2.onLine})
 		recv2.Faults().Set(faults.Config{Rate: 0.12, Seed: 8, SlowDelay: 300 * time.Millisecond})
-		httpDown.Store(true)
+		downUntil = time.Now().Add(httpDownFor)
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if httpDown.Load() {
+			if time.Now().Before(downUntil) {
 				faults.ResetConn(w)
 				return
 			}
@@ -112,9 +119,9 @@ sinks:
     linger: 200ms
     retry_initial: 50ms
     retry_max: 1s
-%s`, filepath.Join(dir, "state"), filepath.Join(exportDir, "tetragon.log"), backups, ln.Addr(), extraSink)), 0o600)
+%s`, filepath.Join(dir, "state"), filepath.Join(exportDir, "tetragon.log"), keep, ln.Addr(), extraSink)), 0o600)
 
-	w := &writer{dir: exportDir, compress: compress}
+	w := &writer{dir: exportDir, compress: compress, backups: keep}
 	writerDone := make(chan error, 1)
 	go func() { writerDone <- w.run() }()
 
@@ -125,12 +132,9 @@ sinks:
 	for writing || terms+kills < 20 {
 		session := rec.session.Add(1)
 		rec2.session.Store(session)
-		if twoSinks && session > httpDownSessions {
-			httpDown.Store(false)
-		}
-		if httpDown.Load() {
-			// What LogScale gets now, the checkpoint cannot cover: the next
-			// session sends it again.
+		if time.Now().Before(downUntil) {
+			// What LogScale gets while the HTTP sink is down, the checkpoint
+			// cannot cover: a later session sends it again.
 			rec.excuse(session)
 		}
 		p := agentproc.Start(t, bin, cfg, logPath, env...)
@@ -167,6 +171,9 @@ sinks:
 	// A last run until every line is either delivered or reported lost.
 	rec2.session.Store(rec.session.Add(1))
 	p := agentproc.Start(t, bin, cfg, logPath, env...)
+	// Everything may be delivered already: the SIGTERM below must still
+	// find the signal handler installed.
+	p.WaitForLog(t, "siemship started", time.Minute)
 	deadline := time.Now().Add(3 * time.Minute)
 	prev, progressed := -1, time.Now()
 	for {
@@ -197,8 +204,8 @@ sinks:
 		if len(lost2) != len(lost) {
 			t.Errorf("loss reports cover %d lines at LogScale and %d at the HTTP sink: both must hear of every loss", len(lost), len(lost2))
 		}
-		t.Logf("HTTP sink (down for %d sessions): delivered %d distinct, %d duplicates, %d lines reported lost",
-			httpDownSessions, rec2.distinct(), rec2.dups(), len(lost2))
+		t.Logf("HTTP sink (down for the first %v): delivered %d distinct, %d duplicates, %d lines reported lost",
+			httpDownFor, rec2.distinct(), rec2.dups(), len(lost2))
 	}
 	// Nothing the receiver was sent is invalid, so nothing may be dead-lettered.
 	for _, sink := range []string{"logscale", "taegis"} {
@@ -230,6 +237,7 @@ var seqRe = regexp.MustCompile(`"exec_id":"torture:(\d{9})"`)
 type writer struct {
 	dir      string
 	compress bool
+	backups  int
 	mu       sync.Mutex
 	files    []fileSpan // in rotation order
 }
@@ -240,7 +248,7 @@ func (w *writer) run() error {
 	lj := &lumberjack.Logger{
 		Filename:   filepath.Join(w.dir, "tetragon.log"),
 		MaxSize:    1 << 20, // MB: never reached; Rotate below makes 64 KiB files
-		MaxBackups: backups,
+		MaxBackups: w.backups,
 		Compress:   w.compress,
 	}
 	defer lj.Close()

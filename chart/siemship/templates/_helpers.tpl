@@ -83,3 +83,166 @@ app.kubernetes.io/part-of: siemship
 {{- required (printf "sinkSecrets.%s.existingSecret is required (or createSecret: true with token)" $name) $sec.existingSecret -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+The sinks: block of the agent's configuration, at column 0. Every ConfigMap
+(the DaemonSet's and the Logpush receiver's) renders it from here, so both
+ship to the same sinks with the same tokens (mounted by
+siemship.sinkTokenVolumeMounts). Call with the root context.
+*/}}
+{{- define "siemship.sinksConfig" -}}
+{{- $c := .Values.config -}}
+{{- $l := $c.sinks.logscale -}}
+sinks:
+  logscale:
+    # LogScale's ingest URL.
+    url: {{ required "config.sinks.logscale.url is required: your LogScale URL, e.g. https://cloud.community.humio.com" $l.url | toJson }}
+    # structured (no parser needed) or hec.
+    format: {{ $l.format | toJson }}
+    # The ingest token: a file from the Secret, never in this ConfigMap.
+    token_file: {{ printf "%s/%s" (include "siemship.secretDir" .) .Values.logscale.secretKey | toJson }}
+    # Events and uncompressed bytes per request at most.
+    batch_events: {{ $l.batch_events | toJson }}
+    batch_bytes: {{ $l.batch_bytes | toJson }}
+    # A request is sent at most this long after its first event.
+    linger: {{ $l.linger | toJson }}
+    # Requests in flight.
+    concurrency: {{ $l.concurrency | toJson }}
+    # One HTTP attempt.
+    timeout: {{ $l.timeout | toJson }}
+    # gzip or none; gzip level 1 (fastest) to 9.
+    compression: {{ $l.compression | toJson }}
+    compression_level: {{ $l.compression_level | toJson }}
+    # Extra CA certificates (PEM); TLS is always verified.
+    ca_file: {{ $l.ca_file | toJson }}
+    # Name to verify in the server certificate.
+    tls_server_name: {{ $l.tls_server_name | toJson }}
+    # Events LogScale rejected for good; empty: <state_dir>/logscale-dead-letter.ndjson.
+    dead_letter_file: {{ $l.dead_letter_file | toJson }}
+    # First retry delay, largest retry delay, retry period while the token is rejected.
+    retry_initial: {{ $l.retry_initial | toJson }}
+    retry_max: {{ $l.retry_max | toJson }}
+    auth_retry: {{ $l.auth_retry | toJson }}
+    # Extra static tags; keep them few and constant.
+    tags: {{ $l.tags | toJson }}
+    # Events rejected for good: the file is rotated at this size.
+    dead_letter_max_bytes: {{ $l.dead_letter_max_bytes | toJson }}
+    # An http:// URL to a host other than loopback sends the token in clear text.
+    allow_plain_http: {{ $l.allow_plain_http | toJson }}
+{{- range $name, $s := $c.sinks }}
+{{- if ne $name "logscale" }}
+  {{ $name }}:
+    {{- with index $.Values.sinkSecrets $name }}
+    token_file: {{ printf "%s/%s" (include "siemship.sinkSecretDir" $name) (.secretKey | default "token") | toJson }}
+    {{- end }}
+    {{- with index $.Values.sinkTLS $name }}
+    {{- $dir := include "siemship.sinkTLSDir" $name }}
+    # From the Secret {{ .existingSecret }} (sinkTLS.{{ $name }}).
+    ca_file: {{ printf "%s/%s" $dir (include "siemship.sinkTLSKey" (list . "caKey" "ca.crt")) | toJson }}
+    {{- if include "siemship.sinkTLSKey" (list . "certKey" "tls.crt") }}
+    cert_file: {{ printf "%s/%s" $dir (include "siemship.sinkTLSKey" (list . "certKey" "tls.crt")) | toJson }}
+    key_file: {{ printf "%s/%s" $dir (include "siemship.sinkTLSKey" (list . "keyKey" "tls.key")) | toJson }}
+    {{- end }}
+    {{- end }}
+    {{- toYaml $s | nindent 4 }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Directory of the CA and client certificate of sink NAME (sinkTLS). */}}
+{{- define "siemship.sinkTLSDir" -}}/etc/siemship/sink-tls/{{ . }}{{- end -}}
+
+{{/*
+A key of a sinkTLS entry: (list ENTRY FIELD DEFAULT). An absent field is
+DEFAULT; an empty certKey (or keyKey) means no client certificate.
+*/}}
+{{- define "siemship.sinkTLSKey" -}}
+{{- $e := index . 0 -}}
+{{- $f := index . 1 -}}
+{{- if hasKey $e $f -}}{{- index $e $f -}}{{- else -}}{{- index . 2 -}}{{- end -}}
+{{- end -}}
+
+{{/* The mounts of the sinks' token Secrets and TLS Secrets (siemship.sinkTokenVolumes), at column 0. */}}
+{{- define "siemship.sinkTokenVolumeMounts" -}}
+- name: logscale-token
+  mountPath: {{ include "siemship.secretDir" . }}
+  readOnly: true
+{{- range $name, $sec := .Values.sinkSecrets }}
+- name: sink-{{ $name | replace "_" "-" }}-token
+  mountPath: {{ include "siemship.sinkSecretDir" $name }}
+  readOnly: true
+{{- end }}
+{{- range $name, $tls := .Values.sinkTLS }}
+- name: sink-{{ $name | replace "_" "-" }}-tls
+  mountPath: {{ include "siemship.sinkTLSDir" $name }}
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* The volumes of the sinks' token Secrets, at column 0. */}}
+{{- define "siemship.sinkTokenVolumes" -}}
+- name: logscale-token
+  secret:
+    secretName: {{ include "siemship.secretName" . }}
+    items:
+      - key: {{ .Values.logscale.secretKey }}
+        path: {{ .Values.logscale.secretKey }}
+{{- range $name, $sec := .Values.sinkSecrets }}
+- name: sink-{{ $name | replace "_" "-" }}-token
+  secret:
+    secretName: {{ include "siemship.sinkSecretName" (list $ $name) }}
+    items:
+      - key: {{ $sec.secretKey | default "token" }}
+        path: {{ $sec.secretKey | default "token" }}
+{{- end }}
+{{- range $name, $tls := .Values.sinkTLS }}
+{{- $s := index $.Values.config.sinks $name }}
+{{- if not $s }}
+{{- fail (printf "sinkTLS.%s: there is no sink %s in config.sinks" $name $name) }}
+{{- end }}
+{{- if ne (toString $s.type) "syslog" }}
+{{- fail (printf "sinkTLS.%s: only syslog sinks take a client certificate; config.sinks.%s.type is %q" $name $name (toString $s.type)) }}
+{{- end }}
+- name: sink-{{ $name | replace "_" "-" }}-tls
+  secret:
+    secretName: {{ $tls.existingSecret }}
+    items:
+      - key: {{ include "siemship.sinkTLSKey" (list $tls "caKey" "ca.crt") }}
+        path: {{ include "siemship.sinkTLSKey" (list $tls "caKey" "ca.crt") }}
+      {{- with include "siemship.sinkTLSKey" (list $tls "certKey" "tls.crt") }}
+      - key: {{ . }}
+        path: {{ . }}
+      - key: {{ include "siemship.sinkTLSKey" (list $tls "keyKey" "tls.key") }}
+        path: {{ include "siemship.sinkTLSKey" (list $tls "keyKey" "tls.key") }}
+      {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* The Logpush receiver: its name, labels and paths. Its pods carry their
+own app.kubernetes.io/name, so the DaemonSet's selector never matches them. */}}
+{{- define "siemship.logpushName" -}}
+{{- printf "%s-logpush" (include "siemship.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "siemship.logpushSelectorLabels" -}}
+app.kubernetes.io/name: {{ printf "%s-logpush" (include "siemship.name" .) | trunc 63 | trimSuffix "-" }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "siemship.logpushLabels" -}}
+{{ include "siemship.logpushSelectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: logpush-receiver
+app.kubernetes.io/part-of: siemship
+{{- end -}}
+
+{{- define "siemship.logpushSecretName" -}}
+{{- if .Values.logpush.auth.createSecret -}}
+{{- printf "%s-auth" (include "siemship.logpushName" .) | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- required "logpush.auth.existingSecret is required (or createSecret: true with secret)" .Values.logpush.auth.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "siemship.logpushTLSDir" -}}/etc/siemship/logpush/tls{{- end -}}
+{{- define "siemship.logpushAuthDir" -}}/etc/siemship/logpush/auth{{- end -}}

@@ -19,7 +19,9 @@ func TestPermissionsAreTheClusterRole(t *testing.T) {
 			granted = append(granted, Permission{rule.APIGroups[0], rule.Resources[0], v})
 		}
 	}
-	cmp := func(a, b Permission) int { return strings.Compare(a.Group+a.Resource+a.Verb, b.Group+b.Resource+b.Verb) }
+	cmp := func(a, b Permission) int {
+		return strings.Compare(a.Group+a.Resource+a.Verb, b.Group+b.Resource+b.Verb)
+	}
 	slices.SortFunc(granted, cmp)
 	want := slices.Clone(Permissions)
 	slices.SortFunc(want, cmp)

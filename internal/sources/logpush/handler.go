@@ -17,6 +17,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/jsonstr"
 )
 
 var (
@@ -276,7 +277,7 @@ func isValidation(b *body) bool {
 		return false
 	}
 	v := bytes.TrimSpace(b.head)
-	if !isObject(v) || !segjson.Valid(v) {
+	if !jsonstr.StartsObject(v) || !segjson.Valid(v) {
 		return false
 	}
 	keys, ok := 0, false

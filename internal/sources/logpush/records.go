@@ -11,6 +11,7 @@ import (
 	segjson "github.com/segmentio/encoding/json"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/jsonstr"
 )
 
 // maxDatasets bounds the distinct event types (tags, metric labels) a
@@ -100,7 +101,7 @@ func datasetOf(configured string, r *http.Request) string {
 // object. The record's bytes are not changed: they go out as received.
 func (ds *dataset) parse(e *event.Event, now int64) {
 	e.Type = ds.name
-	if e.Flags&event.Truncated == 0 && (!isObject(e.Raw) || !segjson.Valid(e.Raw)) {
+	if e.Flags&event.Truncated == 0 && (!jsonstr.StartsObject(e.Raw) || !segjson.Valid(e.Raw)) {
 		e.Flags |= event.Malformed
 	}
 	if e.Flags&(event.Truncated|event.Malformed) == 0 {
@@ -128,17 +129,4 @@ func (ds *dataset) time(raw []byte) (int64, bool) {
 		}
 	}
 	return 0, false
-}
-
-func isObject(raw []byte) bool {
-	for _, c := range raw {
-		switch c {
-		case ' ', '\t', '\r', '\n':
-			continue
-		case '{':
-			return true
-		}
-		return false
-	}
-	return false
 }

@@ -21,7 +21,6 @@ import (
 	"github.com/siemship/siemship/internal/event"
 )
 
-
 // Source reads the file set. Run must be called once; Close after the
 // pipeline has drained persists the final position.
 type Source struct {

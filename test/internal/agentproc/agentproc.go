@@ -149,6 +149,30 @@ func (p *Proc) Exited() (bool, error) {
 	}
 }
 
+// PeakRSS returns the running process's own peak resident set (VmHWM of
+// /proc/<pid>/status), in KiB. Unlike the Maxrss of Usage it is not raised
+// by the parent: Go starts children with vfork, and Linux carries the
+// parent's high-water RSS into the child's ru_maxrss at exec, so Maxrss is
+// never below the test process's own peak.
+func (p *Proc) PeakRSS(tb testing.TB) int64 {
+	tb.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatalf("peak RSS: %v", err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kib int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(v), "%d kB", &kib); err != nil {
+				tb.Fatalf("peak RSS: %q: %v", l, err)
+			}
+			return kib
+		}
+	}
+	tb.Fatalf("peak RSS: no VmHWM in /proc/%d/status", p.cmd.Process.Pid)
+	return 0
+}
+
 // Usage returns the exited process's resource usage (CPU times, peak RSS).
 func (p *Proc) Usage() *syscall.Rusage {
 	<-p.done
