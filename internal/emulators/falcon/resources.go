@@ -88,6 +88,7 @@ type resStore struct {
 	// it is written: tests inject updates while a client pages.
 	duringPage func(resource string)
 	stats      ResourceStats
+	served     map[string]map[string]int // resource → "id@version" → times served
 }
 
 type afterCursor struct {
@@ -110,10 +111,27 @@ func (st *resStore) init() {
 	st.denied = map[string]bool{}
 	st.afters = map[string]afterCursor{}
 	st.afterTTL = 2 * time.Minute
+	st.served = map[string]map[string]int{}
 	st.stats = ResourceStats{Queries: map[string]int{}, Entities: map[string]int{}, Records: map[string]int{}, Versions: map[string]int{}}
 	for _, r := range Resources {
 		st.recs[r.Name] = map[string]*Record{}
+		st.served[r.Name] = map[string]int{}
 	}
+}
+
+// VersionKey names one version of a record: "id@version".
+func VersionKey(id string, version int) string { return id + "@" + strconv.Itoa(version) }
+
+// Served returns how often each version of resource's records
+// ("id@version") was answered by its details endpoint.
+func (s *Server) Served(resource string) map[string]int {
+	s.res.mu.Lock()
+	defer s.res.mu.Unlock()
+	out := make(map[string]int, len(s.res.served[resource]))
+	for k, v := range s.res.served[resource] {
+		out[k] = v
+	}
+	return out
 }
 
 // registerResources adds the resource routes to s.mux.
@@ -439,6 +457,7 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request, spec ResourceS
 	for _, id := range ids {
 		if rec, ok := st.recs[spec.Name][id]; ok {
 			out = append(out, recordJSON(spec, *rec))
+			st.served[spec.Name][VersionKey(rec.ID, rec.Version)]++
 		}
 	}
 	st.stats.Entities[spec.Name]++
