@@ -19,6 +19,7 @@ import (
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/sinks/syslog"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 	"github.com/siemship/siemship/internal/version"
@@ -36,6 +37,21 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 	case s.Logpush != nil:
 		// Records leave the receiver typed and timed: no processing.
 		src, err := logpush.New(*s.Logpush, s.Name, budget, a.reg, log)
+		if err != nil {
+			return pipeline.Input{}, err
+		}
+		return pipeline.Input{Name: s.Name, Source: src}, nil
+	case s.FalconAPI != nil:
+		c := *s.FalconAPI
+		var err error
+		if c.ClientID, err = readSecret(c.ClientIDRef(s.Name)); err != nil {
+			return pipeline.Input{}, err
+		}
+		if c.ClientSecret, err = readSecret(c.ClientSecretRef(s.Name)); err != nil {
+			return pipeline.Input{}, err
+		}
+		// Records leave the source typed and timed: no processing.
+		src, err := falconapi.New(s.Name, c, store, a.reg, log)
 		if err != nil {
 			return pipeline.Input{}, err
 		}

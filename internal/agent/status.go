@@ -51,6 +51,8 @@ func describeSource(s config.Source) []any {
 		args = append(args, "path", s.Tetragon.Path, "max_line_bytes", s.Tetragon.MaxLineBytes)
 	case s.Logpush != nil:
 		args = append(args, "listen", s.Logpush.Listen, "tls", s.Logpush.TLSCertFile != "")
+	case s.FalconAPI != nil:
+		args = append(args, "resources", s.FalconAPI.Resources, "interval", s.FalconAPI.Interval.String())
 	}
 	return args
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/sinks/syslog"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
 )
@@ -68,6 +69,7 @@ type Source struct {
 	Name, Type string
 	Tetragon   *tetragon.Config
 	Logpush    *logpush.Config
+	FalconAPI  *falconapi.Config
 }
 
 // Sink is one configured sink; exactly one option pointer is set.
@@ -80,15 +82,16 @@ type Sink struct {
 
 // Component types.
 const (
-	TypeTetragon = "tetragon"
-	TypeLogpush  = "logpush"
-	TypeLogScale = "logscale"
-	TypeHTTP     = "http"
-	TypeSyslog   = "syslog"
+	TypeTetragon  = "tetragon"
+	TypeLogpush   = "logpush"
+	TypeFalconAPI = "falcon_api"
+	TypeLogScale  = "logscale"
+	TypeHTTP      = "http"
+	TypeSyslog    = "syslog"
 )
 
 var (
-	sourceTypes = []string{TypeTetragon, TypeLogpush}
+	sourceTypes = []string{TypeTetragon, TypeLogpush, TypeFalconAPI}
 	sinkTypes   = []string{TypeLogScale, TypeHTTP, TypeSyslog}
 )
 
@@ -105,6 +108,10 @@ func newSource(name, typ string) (Source, any) {
 		c := logpush.DefaultConfig()
 		s.Logpush = &c
 		return s, s.Logpush
+	case TypeFalconAPI:
+		c := falconapi.DefaultConfig()
+		s.FalconAPI = &c
+		return s, s.FalconAPI
 	}
 	return s, nil
 }
