@@ -154,4 +154,3 @@ func resetCheckpoint(w io.Writer, cfg *config.Config, store *checkpoints.Store, 
 	}
 	return nil
 }
-
