@@ -19,6 +19,7 @@ import (
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/sinks/syslog"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 	"github.com/siemship/siemship/internal/sources/falconstream"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
@@ -62,6 +63,21 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 			return pipeline.Input{}, err
 		}
 		return pipeline.Input{Name: s.Name, Source: a.gated(s, src)}, nil
+	case s.FalconAPI != nil:
+		c := *s.FalconAPI
+		var err error
+		if c.ClientID, err = readSecret(c.ClientIDRef(s.Name)); err != nil {
+			return pipeline.Input{}, err
+		}
+		if c.ClientSecret, err = readSecret(c.ClientSecretRef(s.Name)); err != nil {
+			return pipeline.Input{}, err
+		}
+		// Records leave the source typed and timed: no processing.
+		src, err := falconapi.New(s.Name, c, store, a.reg, log)
+		if err != nil {
+			return pipeline.Input{}, err
+		}
+		return pipeline.Input{Name: s.Name, Source: src}, nil
 	}
 	return pipeline.Input{}, fmt.Errorf("type %q cannot be built", s.Type)
 }

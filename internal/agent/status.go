@@ -54,6 +54,8 @@ func describeSource(s config.Source) []any {
 		args = append(args, "listen", s.Logpush.Listen, "tls", s.Logpush.TLSCertFile != "")
 	case s.Falcon != nil:
 		args = append(args, "cloud", s.Falcon.Cloud, "base_url", s.Falcon.BaseURL, "app_id", s.Falcon.AppID)
+	case s.FalconAPI != nil:
+		args = append(args, "resources", s.FalconAPI.Resources, "interval", s.FalconAPI.Interval.String())
 	}
 	return args
 }

@@ -35,7 +35,7 @@ func newRoot() *cobra.Command {
 		Version:       version.Version,
 	}
 	root.SetVersionTemplate("siemship {{.Version}}\n")
-	root.AddCommand(newRunCmd(), newCheckCmd(), newVersionCmd(), newDemoCmd(), emulator.NewCommand(), newLogScaleCmd())
+	root.AddCommand(newRunCmd(), newCheckCmd(), newVersionCmd(), newDemoCmd(), emulator.NewCommand(), newLogScaleCmd(), newCheckpointCmd())
 	return root
 }
 

@@ -26,6 +26,7 @@ import (
 	"github.com/siemship/siemship/internal/sinks/httpingest"
 	"github.com/siemship/siemship/internal/sinks/logscale"
 	"github.com/siemship/siemship/internal/sinks/syslog"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 	"github.com/siemship/siemship/internal/sources/falconstream"
 	"github.com/siemship/siemship/internal/sources/logpush"
 	"github.com/siemship/siemship/internal/sources/tetragon"
@@ -72,6 +73,7 @@ type Source struct {
 	Tetragon   *tetragon.Config
 	Logpush    *logpush.Config
 	Falcon     *falconstream.Config
+	FalconAPI  *falconapi.Config
 }
 
 // Sink is one configured sink; exactly one option pointer is set.
@@ -84,16 +86,17 @@ type Sink struct {
 
 // Component types.
 const (
-	TypeTetragon = "tetragon"
-	TypeLogpush  = "logpush"
-	TypeFalcon   = "falcon_stream"
-	TypeLogScale = "logscale"
-	TypeHTTP     = "http"
-	TypeSyslog   = "syslog"
+	TypeTetragon  = "tetragon"
+	TypeLogpush   = "logpush"
+	TypeFalcon    = "falcon_stream"
+	TypeFalconAPI = "falcon_api"
+	TypeLogScale  = "logscale"
+	TypeHTTP      = "http"
+	TypeSyslog    = "syslog"
 )
 
 var (
-	sourceTypes = []string{TypeTetragon, TypeLogpush, TypeFalcon}
+	sourceTypes = []string{TypeTetragon, TypeLogpush, TypeFalcon, TypeFalconAPI}
 	sinkTypes   = []string{TypeLogScale, TypeHTTP, TypeSyslog}
 )
 
@@ -114,6 +117,10 @@ func newSource(name, typ string) (Source, any) {
 		c := falconstream.DefaultConfig()
 		s.Falcon = &c
 		return s, s.Falcon
+	case TypeFalconAPI:
+		c := falconapi.DefaultConfig()
+		s.FalconAPI = &c
+		return s, s.FalconAPI
 	}
 	return s, nil
 }

@@ -81,6 +81,10 @@ func (f field) decode(raw any) (any, error) {
 	case f.typ == reflect.TypeFor[time.Duration]():
 		return decodeDuration(raw)
 	}
+	if t, ok := raw.(time.Time); ok && f.typ.Kind() == reflect.String {
+		// YAML reads an unquoted RFC 3339 time as a timestamp (start_from).
+		return t.Format(time.RFC3339Nano), nil
+	}
 	out := reflect.New(f.typ)
 	dec, err := mapstructure.NewDecoder(&mapstructure.DecoderConfig{
 		Result:           out.Interface(),

@@ -36,6 +36,8 @@ func (c *Config) Validate() ([]string, error) {
 			s.Tetragon.Validate(sv)
 			maxLine = max(maxLine, int64(s.Tetragon.MaxLineBytes))
 			maxRead = max(maxRead, int64(s.Tetragon.ReadBufferBytes))
+		case s.FalconAPI != nil:
+			s.FalconAPI.Validate(sv)
 		case s.Logpush != nil:
 			s.Logpush.Validate(sv)
 			// A request's body is held (compressed) in the budget until its
@@ -109,6 +111,11 @@ func (c *Config) defaultSpoolDir(dir *string, sink string) {
 // read secrets from.
 func (c *Config) SecretEnv() []string {
 	var out []string
+	for _, s := range c.Sources {
+		if s.FalconAPI != nil {
+			out = append(out, s.FalconAPI.ClientIDRef(s.Name).Env, s.FalconAPI.ClientSecretRef(s.Name).Env)
+		}
+	}
 	for _, s := range c.Sinks {
 		switch {
 		case s.LogScale != nil:

@@ -95,6 +95,8 @@ type Server struct {
 	leases   map[string]*session     // appId → current session
 	stats    Stats
 	nextID   int
+
+	res resStore // API resources (resources.go)
 }
 
 type partition struct {
@@ -151,6 +153,7 @@ func New(cfg Config) *Server {
 	s.mux.HandleFunc("GET /sensors/entities/datafeed/v2", s.discover)
 	s.mux.HandleFunc("POST /sensors/entities/datafeed-actions/v1/{partition}", s.refresh)
 	s.mux.HandleFunc("GET /sensors/entities/datafeed/v1/{partition}", s.stream)
+	s.registerResources()
 	return s
 }
 

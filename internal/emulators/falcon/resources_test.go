@@ -1,0 +1,218 @@
+package falcon
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+type resAnswer struct {
+	Meta struct {
+		Pagination struct {
+			Offset int    `json:"offset"`
+			Total  int    `json:"total"`
+			After  string `json:"after"`
+		} `json:"pagination"`
+	} `json:"meta"`
+	Resources []json.RawMessage `json:"resources"`
+	Errors    []struct {
+		Message string `json:"message"`
+	} `json:"errors"`
+}
+
+func resServer(t *testing.T) (*Server, *httptest.Server, string) {
+	t.Helper()
+	s := New(Config{ClientID: "id", ClientSecret: "secret"})
+	srv := httptest.NewServer(s)
+	t.Cleanup(srv.Close)
+	_, tok := token(t, srv, "secret")
+	return s, srv, tok
+}
+
+func call(t *testing.T, srv *httptest.Server, tok, method, path string, q url.Values, body any) (int, resAnswer) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req, _ := http.NewRequest(method, srv.URL+path+"?"+q.Encode(), rd)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var a resAnswer
+	json.NewDecoder(resp.Body).Decode(&a)
+	return resp.StatusCode, a
+}
+
+func ids(a resAnswer) []string {
+	var out []string
+	for _, r := range a.Resources {
+		var s string
+		json.Unmarshal(r, &s)
+		out = append(out, s)
+	}
+	return out
+}
+
+// Queries filter with >, >= and + on quoted times, sort ascending by the
+// timestamp field with ties by id, page by offset within the real limits,
+// and the details endpoints answer the records' current versions.
+func TestResourceQueryFilterSortOffset(t *testing.T) {
+	s, srv, tok := resServer(t)
+	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	old := s.AddRecords("hosts", 3, base)
+	mid := s.AddRecords("hosts", 4, base.Add(time.Hour))
+	q := url.Values{"filter": {"modified_timestamp:>='" + base.Add(time.Hour).Format(time.RFC3339) + "'"}, "sort": {"modified_timestamp.asc"}, "limit": {"3"}}
+	code, a := call(t, srv, tok, "GET", "/devices/queries/devices/v1", q, nil)
+	if code != 200 || strings.Join(ids(a), ",") != strings.Join(mid[:3], ",") || a.Meta.Pagination.Total != 4 {
+		t.Fatalf("page 1: %d %v total %d, want %v", code, ids(a), a.Meta.Pagination.Total, mid[:3])
+	}
+	q.Set("offset", "3")
+	_, a = call(t, srv, tok, "GET", "/devices/queries/devices/v1", q, nil)
+	if got := ids(a); len(got) != 1 || got[0] != mid[3] {
+		t.Fatalf("page 2: %v", got)
+	}
+	q = url.Values{"filter": {"modified_timestamp:>'" + base.Format(time.RFC3339) + "'+modified_timestamp:<'" + base.Add(2*time.Hour).Format(time.RFC3339) + "'"}}
+	if _, a = call(t, srv, tok, "GET", "/devices/queries/devices/v1", q, nil); len(ids(a)) != 4 {
+		t.Fatalf("> and + : %v", ids(a))
+	}
+	// Strictness: limits, sort form, an unencoded +, ids per details call.
+	for _, bad := range []url.Values{
+		{"limit": {"5001"}},
+		{"sort": {"modified_timestamp|asc"}},
+		{"sort": {"hostname.asc"}},
+		{"filter": {"modified_timestamp:>'x' status:'normal'"}},
+		{"filter": {"modified_timestamp:>2025-01-01"}},
+		{"offset": {"9999"}, "limit": {"2"}},
+	} {
+		if code, _ := call(t, srv, tok, "GET", "/devices/queries/devices/v1", bad, nil); code != 400 {
+			t.Errorf("%v: %d, want 400", bad, code)
+		}
+	}
+	code, a = call(t, srv, tok, "POST", "/devices/entities/devices/v2", nil, map[string][]string{"ids": append(old[:1], mid[0])})
+	if code != 200 || len(a.Resources) != 2 || !strings.Contains(string(a.Resources[0]), `"modified_timestamp":"2025-06-01T00:00:00.000Z"`) {
+		t.Fatalf("details: %d %s", code, a.Resources)
+	}
+	if code, _ := call(t, srv, tok, "POST", "/alerts/entities/alerts/v2", nil, map[string][]string{"ids": {"x"}}); code != 400 {
+		t.Errorf("alerts details with ids instead of composite_ids: %d", code)
+	}
+	many := make([]string, 401)
+	if code, _ := call(t, srv, tok, "GET", "/spotlight/entities/vulnerabilities/v2", url.Values{"ids": many}, nil); code != 400 {
+		t.Errorf("401 vulnerability ids: %d", code)
+	}
+	// An extra FQL term on another field, ANDed.
+	s.AddRecords("alerts", 2, base)
+	q = url.Values{"filter": {"updated_timestamp:>='2025-01-01T00:00:00Z'+status:'new'"}, "sort": {"updated_timestamp|asc"}}
+	if _, a = call(t, srv, tok, "GET", "/alerts/queries/alerts/v2", q, nil); len(ids(a)) != 2 {
+		t.Errorf("status:'new': %v", ids(a))
+	}
+	q.Set("filter", "updated_timestamp:>='2025-01-01T00:00:00Z'+status:'closed'")
+	if _, a = call(t, srv, tok, "GET", "/alerts/queries/alerts/v2", q, nil); len(ids(a)) != 0 {
+		t.Errorf("status:'closed': %v", ids(a))
+	}
+}
+
+// Vulnerabilities page with after tokens (no offset, filter required); a
+// cursor is a position in the sort order, so a record updated while the
+// client pages moves behind it and is still found; expired tokens are 400.
+func TestResourceAfterPagingWithUpdates(t *testing.T) {
+	s, srv, tok := resServer(t)
+	s.AddRecords("vulnerabilities", 1000, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	path := "/spotlight/queries/vulnerabilities/v1"
+	if code, _ := call(t, srv, tok, "GET", path, url.Values{}, nil); code != 400 {
+		t.Errorf("no filter: %d, want 400", code)
+	}
+	q := url.Values{"filter": {"updated_timestamp:>='2025-01-01T00:00:00Z'"}, "limit": {"400"}, "sort": {"updated_timestamp|asc"}}
+	if code, _ := call(t, srv, tok, "GET", path, url.Values{"filter": q["filter"], "offset": {"0"}}, nil); code != 400 {
+		t.Errorf("offset on an after endpoint: %d, want 400", code)
+	}
+	pages := 0
+	s.DuringPage(func(string) {
+		pages++
+		if pages == 1 {
+			s.UpdateRecords("vulnerabilities", 5) // the oldest five, already paged past
+		}
+	})
+	seen := map[string]int{}
+	for {
+		code, a := call(t, srv, tok, "GET", path, q, nil)
+		if code != 200 {
+			t.Fatalf("page: %d %v", code, a.Errors)
+		}
+		for _, id := range ids(a) {
+			seen[id]++
+		}
+		if a.Meta.Pagination.After == "" {
+			break
+		}
+		q.Set("after", a.Meta.Pagination.After)
+	}
+	if len(seen) != 1000 {
+		t.Errorf("%d distinct ids paged, want 1000", len(seen))
+	}
+	twice := 0
+	for _, n := range seen {
+		if n == 2 {
+			twice++
+		}
+	}
+	if twice != 5 {
+		t.Errorf("%d ids paged twice, want the 5 updated", twice)
+	}
+	q.Del("after")
+	_, a := call(t, srv, tok, "GET", path, q, nil)
+	s.ExpireAfterTokens(0)
+	q.Set("after", a.Meta.Pagination.After)
+	if code, a := call(t, srv, tok, "GET", path, q, nil); code != 400 || !strings.Contains(a.Errors[0].Message, "expired") {
+		t.Errorf("expired token: %d %v", code, a.Errors)
+	}
+}
+
+// 403 per missing scope, 404/410 for removed resources, 429 with
+// X-Ratelimit-Retryafter, 401 without a token.
+func TestResourceRefusals(t *testing.T) {
+	s, srv, tok := resServer(t)
+	s.DenyScope("Alerts: read", true)
+	if code, _ := call(t, srv, tok, "GET", "/alerts/queries/alerts/v2", nil, nil); code != 403 {
+		t.Errorf("denied scope: %d", code)
+	}
+	if code, _ := call(t, srv, tok, "GET", "/devices/queries/devices/v1", nil, nil); code != 200 {
+		t.Errorf("other scope: %d", code)
+	}
+	s.Remove("incidents", 410)
+	s.Remove("behaviors", 404)
+	if code, _ := call(t, srv, tok, "GET", "/incidents/queries/incidents/v1", nil, nil); code != 410 {
+		t.Errorf("removed incidents: %d", code)
+	}
+	if code, _ := call(t, srv, tok, "POST", "/incidents/entities/behaviors/GET/v1", nil, map[string][]string{"ids": {"a"}}); code != 404 {
+		t.Errorf("removed behaviors: %d", code)
+	}
+	if code, _ := call(t, srv, "nope", "GET", "/devices/queries/devices/v1", nil, nil); code != 401 {
+		t.Errorf("bad token: %d", code)
+	}
+	s.SetFaults(Faults{RateLimit: 1})
+	req, _ := http.NewRequest("GET", srv.URL+"/devices/queries/devices/v1", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 429 || resp.Header.Get("X-Ratelimit-Retryafter") == "" {
+		t.Errorf("rate limited: %d %q", resp.StatusCode, resp.Header.Get("X-Ratelimit-Retryafter"))
+	}
+}

@@ -1,0 +1,87 @@
+package falconapi
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/siemship/siemship/internal/checkpoints"
+)
+
+// Position is a resource's place: every record version with a timestamp
+// before Timestamp is delivered, and so are the records IDs at exactly
+// Timestamp. Timestamp is kept exactly as Falcon returned it.
+type Position struct {
+	Timestamp string   `json:"timestamp"`
+	IDs       []string `json:"ids,omitempty"`
+}
+
+// State is the checkpoint file of a source: a position per resource.
+type State struct {
+	Version   int                 `json:"version"`
+	Resources map[string]Position `json:"resources"`
+}
+
+const stateVersion = 1
+
+func (p Position) time() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, p.Timestamp)
+	return t
+}
+
+// Describe renders a checkpoint in words, for `siemship checkpoint show`.
+func Describe(st State) string {
+	var b strings.Builder
+	names := make([]string, 0, len(st.Resources))
+	for r := range st.Resources {
+		names = append(names, r)
+	}
+	slices.Sort(names)
+	for _, r := range names {
+		p := st.Resources[r]
+		fmt.Fprintf(&b, "  %s: delivered up to %s", r, p.Timestamp)
+		if len(p.IDs) > 0 {
+			fmt.Fprintf(&b, " (and %d record(s) at exactly that time)", len(p.IDs))
+		}
+		b.WriteByte('\n')
+	}
+	if len(names) == 0 {
+		b.WriteString("  no resource polled yet\n")
+	}
+	return b.String()
+}
+
+// Reset changes the checkpoint of the source named source in store: the
+// resources listed (every one in the checkpoint when none) restart at to,
+// or, when to is zero, lose their position so start_from applies again.
+// The agent must not be running: it would overwrite the change.
+func Reset(store *checkpoints.Store, source string, resources []string, to time.Time) (State, error) {
+	var st State
+	if _, err := store.Load(source, &st); err != nil {
+		return st, err
+	}
+	if st.Resources == nil {
+		st.Resources = map[string]Position{}
+	}
+	st.Version = stateVersion
+	if len(resources) == 0 {
+		for r := range st.Resources {
+			resources = append(resources, r)
+		}
+	}
+	for _, r := range resources {
+		if _, ok := specOf(r); !ok {
+			return st, fmt.Errorf("unknown resource %q (resources: %s)", r, strings.Join(ResourceNames(), ", "))
+		}
+		if to.IsZero() {
+			delete(st.Resources, r)
+		} else {
+			st.Resources[r] = Position{Timestamp: to.UTC().Format(time.RFC3339Nano)}
+		}
+	}
+	if err := store.Save(source, st); err != nil {
+		return st, err
+	}
+	return st, nil
+}
