@@ -2,8 +2,8 @@ package syslog
 
 import (
 	"strconv"
-	"unicode/utf8"
 
+	"github.com/siemship/siemship/internal/jsonstr"
 	"github.com/tidwall/gjson"
 )
 
@@ -27,7 +27,7 @@ func (b *builder) appendKV(dst, raw []byte) []byte {
 	if !r.IsObject() {
 		// Not an object (a bare value the source let through): one pair.
 		dst = append(dst, "value="...)
-		return appendJSONString(dst, raw)
+		return jsonstr.Append(dst, raw)
 	}
 	b.key = b.key[:0]
 	first := true
@@ -62,7 +62,7 @@ func (b *builder) flatten(dst []byte, r gjson.Result, depth int, first *bool) []
 		if v.Type == gjson.String {
 			dst = appendNoCRLF(dst, unsafeBytes(v.Raw), true) // already a JSON literal
 		} else {
-			dst = appendJSONString(dst, v.Raw)
+			dst = jsonstr.Append(dst, v.Raw)
 		}
 		return true
 	})
@@ -93,51 +93,4 @@ func appendKey(dst []byte, k string) []byte {
 		dst = append(dst, c)
 	}
 	return dst
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s as a quoted JSON string: quote, backslash and
-// control characters escaped, each invalid UTF-8 byte replaced by U+FFFD
-// (as encoding/json does), so the result is valid JSON and holds no raw CR
-// or LF.
-func appendJSONString[T string | []byte](dst []byte, s T) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
-				i++
-				continue
-			}
-			dst = append(dst, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-			}
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(string(s[i:min(i+utf8.UTFMax, len(s))]))
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, "\ufffd"...)
-			i++
-			start = i
-			continue
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }

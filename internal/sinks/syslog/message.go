@@ -11,6 +11,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/jsonstr"
 )
 
 // truncMarker ends a message cut to max_message_bytes.
@@ -158,7 +159,7 @@ func (b *builder) message(dst []byte, source string, ev *event.Event) ([]byte, b
 		dst = append(dst, `" siemship_size="`...)
 		dst = strconv.AppendInt(dst, int64(ev.Size), 10)
 		dst = append(dst, `" raw=`...)
-		dst = appendJSONString(dst, ev.Raw)
+		dst = jsonstr.Append(dst, ev.Raw)
 	case b.kv:
 		dst = b.appendKV(dst, ev.Raw)
 	default:
