@@ -14,6 +14,7 @@ import (
 
 	"github.com/siemship/siemship/internal/event"
 	"github.com/siemship/siemship/internal/jsonstr"
+	"github.com/siemship/siemship/internal/retry"
 )
 
 // deadLetter appends rejected events to an NDJSON file, one line per event:
@@ -201,14 +202,14 @@ func (s *Sender) deadLetter(ctx context.Context, events []*event.Event, se *Stat
 				break
 			}
 			// The events are nowhere safe yet: keep them unacknowledged and try again.
-			wait := backoff(attempt, s.cfg.RetryInitial, s.cfg.RetryMax)
+			wait := retry.Backoff(attempt, s.cfg.RetryInitial, s.cfg.RetryMax)
 			level := slog.LevelError
 			if !s.dlLog.allow("write") {
 				level = slog.LevelDebug
 			}
 			s.log.Log(ctx, level, "cannot write the dead-letter file; keeping the events and retrying",
 				"error", err, "events", n, "retry_in", wait.Round(time.Millisecond).String())
-			if !sleep(ctx, wait) {
+			if !retry.Sleep(ctx, wait) {
 				return
 			}
 		}

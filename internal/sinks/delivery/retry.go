@@ -1,10 +1,8 @@
 package delivery
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -89,19 +87,6 @@ func classify(err error) action {
 	}
 }
 
-// backoff returns a full-jitter delay for the given attempt (0-based):
-// uniform in [0, min(maxDelay, initial·2^attempt)].
-func backoff(attempt int, initial, maxDelay time.Duration) time.Duration {
-	ceil := maxDelay
-	if attempt < 32 && initial<<attempt > 0 && initial<<attempt < maxDelay {
-		ceil = initial << attempt
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	return rand.N(ceil + 1)
-}
-
 // parseRetryAfter reads a Retry-After header: delay-seconds or an HTTP date.
 // It returns 0 when absent or unreadable and caps at maxRetryAfter.
 func parseRetryAfter(v string, now time.Time) time.Duration {
@@ -122,19 +107,4 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		d = t.Sub(now)
 	}
 	return min(max(d, 0), maxRetryAfter)
-}
-
-// sleep waits d or until ctx ends; it reports whether the full d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

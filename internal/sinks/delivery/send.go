@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/retry"
 )
 
 // Bounds on reading answers: error texts only go to the log, and the rest
@@ -58,17 +59,17 @@ func (s *Sender) send(ctx context.Context, r *request) (lo, hi Body) {
 			return nil, nil
 		case actRetry:
 			// Transient (see classify): the same body again after a backoff.
-			wait := backoff(retries, s.cfg.RetryInitial, s.cfg.RetryMax)
+			wait := retry.Backoff(retries, s.cfg.RetryInitial, s.cfg.RetryMax)
 			if se != nil && se.RetryAfter > 0 {
 				wait = se.RetryAfter
 			}
 			retries++
 			s.noteFailure(err, r.b.Len(), wait)
-			sleep(ctx, wait)
+			retry.Sleep(ctx, wait)
 		case actConfig:
 			// Only an operator can fix this; keep the data and look again slowly.
 			s.noteFailure(err, r.b.Len(), s.cfg.AuthRetry)
-			sleep(ctx, s.cfg.AuthRetry)
+			retry.Sleep(ctx, s.cfg.AuthRetry)
 		case actDeadLetter:
 			// Rejected for good as a whole: retrying cannot help.
 			s.deadLetter(ctx, events(r.b), se)

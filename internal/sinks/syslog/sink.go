@@ -25,7 +25,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -33,6 +32,7 @@ import (
 
 	"github.com/siemship/siemship/internal/event"
 	"github.com/siemship/siemship/internal/pipeline"
+	"github.com/siemship/siemship/internal/retry"
 	"github.com/siemship/siemship/internal/validate"
 )
 
@@ -179,7 +179,7 @@ func (s *Sink) open(ctx context.Context) (*conn, error) {
 func (s *Sink) connect(ctx context.Context, reconnect bool) (*conn, error) {
 	// A receiver that accepts connections and then fails every one must
 	// not be hammered: the backoff keeps growing until a message passes.
-	if s.streak > 0 && !sleep(ctx, backoff(s.streak-1, s.cfg.RetryInitial, s.cfg.RetryMax)) {
+	if s.streak > 0 && !retry.Sleep(ctx, retry.Backoff(s.streak-1, s.cfg.RetryInitial, s.cfg.RetryMax)) {
 		return nil, ctx.Err()
 	}
 	for attempt := s.streak; ; attempt++ {
@@ -201,7 +201,7 @@ func (s *Sink) connect(ctx context.Context, reconnect bool) (*conn, error) {
 		// Refused, unreachable, timed out or a failed handshake: the
 		// receiver may be back any moment, and nothing is lost by waiting.
 		s.failed("dial", err)
-		if !sleep(ctx, backoff(attempt, s.cfg.RetryInitial, s.cfg.RetryMax)) {
+		if !retry.Sleep(ctx, retry.Backoff(attempt, s.cfg.RetryInitial, s.cfg.RetryMax)) {
 			return nil, ctx.Err()
 		}
 	}
@@ -233,28 +233,3 @@ func (s *Sink) drop(c *conn, stage string, err error) {
 
 // errClosed is the reader's error when the receiver closed the connection.
 var errClosed = errors.New("the receiver closed the connection")
-
-// backoff returns a full-jitter delay for the given attempt (0-based):
-// uniform in [0, min(maxDelay, initial·2^attempt)].
-func backoff(attempt int, initial, maxDelay time.Duration) time.Duration {
-	ceil := maxDelay
-	if attempt < 32 && initial<<attempt > 0 && initial<<attempt < maxDelay {
-		ceil = initial << attempt
-	}
-	if ceil <= 0 {
-		return 0
-	}
-	return rand.N(ceil + 1)
-}
-
-// sleep waits d or until ctx ends; it reports whether the full d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}

@@ -32,6 +32,7 @@ import (
 	"github.com/siemship/siemship/internal/event"
 	"github.com/siemship/siemship/internal/falcon"
 	"github.com/siemship/siemship/internal/pipeline"
+	"github.com/siemship/siemship/internal/retry"
 	"github.com/siemship/siemship/internal/validate"
 )
 
@@ -122,7 +123,7 @@ func (s *Source) Run(ctx context.Context, out chan<- *event.Batch) error {
 	var inUseSince time.Time
 	attempt := 0
 	for ctx.Err() == nil {
-		if attempt > 0 && !sleep(ctx, s.backoff(attempt)) {
+		if attempt > 0 && !retry.Sleep(ctx, s.backoff(attempt)) {
 			break
 		}
 		attempt++
@@ -175,17 +176,6 @@ func (s *Source) backoff(attempt int) time.Duration {
 		d = s.cfg.RetryMax
 	}
 	return s.cfg.RetryInitial/2 + rand.N(d)
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
 
 // load reads the committed offsets once.

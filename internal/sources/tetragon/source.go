@@ -19,6 +19,7 @@ import (
 	"github.com/siemship/siemship/internal/ack"
 	"github.com/siemship/siemship/internal/checkpoints"
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/retry"
 )
 
 // Source reads the file set. Run must be called once; Close after the
@@ -139,7 +140,7 @@ func (s *Source) saveLoop(ctx context.Context) {
 			return
 		case <-s.moved:
 		}
-		if wait := delay - time.Since(last); wait > 0 && !sleep(ctx, wait) {
+		if wait := delay - time.Since(last); wait > 0 && !retry.Sleep(ctx, wait) {
 			return
 		}
 		last = time.Now()
@@ -161,18 +162,6 @@ func (s *Source) commitMoved() {
 	select {
 	case s.moved <- struct{}{}:
 	default:
-	}
-}
-
-// sleep waits d or until ctx is done, reporting whether d passed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/retry"
 )
 
 // start opens the first file: where the checkpoint says, or per StartAt.
@@ -157,7 +158,7 @@ func (s *Source) persistStart(ctx context.Context, after string) error {
 			return nil
 		}
 		s.reportErr("cannot save the start position, not reading until it is saved", err)
-		if !sleep(ctx, saveRetry) {
+		if !retry.Sleep(ctx, saveRetry) {
 			return nil
 		}
 	}
