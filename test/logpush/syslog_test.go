@@ -1,10 +1,7 @@
 package logpush
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -126,7 +123,7 @@ func (s *alogSink) collect() {
 			s.strange("host %q, tag %q, timestamp %v: %.200q", deref(msg.Hostname), deref(msg.Appname), msg.Timestamp, raw)
 			continue
 		}
-		pairs, err := parseKV(deref(msg.Message))
+		pairs, err := syslogd.ParseKV(deref(msg.Message))
 		if err != nil {
 			s.strange("kv body: %v: %.200q", err, raw)
 			continue
@@ -173,85 +170,14 @@ func kvKey(pairs [][2]string) string {
 	return b.String()
 }
 
-// flattenJSON flattens a JSON object the way the kv body promises (nested
-// keys joined with '.', array elements by index, every leaf as its string
-// or JSON text), written independently of the sink's code with
-// encoding/json tokens.
+// flattenJSON is the kv body's reference flattening (syslogd.FlattenJSON).
 func flattenJSON(tb testing.TB, raw []byte) [][2]string {
 	tb.Helper()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var out [][2]string
-	var value func(key string)
-	value = func(key string) {
-		tok, err := dec.Token()
-		if err != nil {
-			tb.Fatalf("flatten %.100s: %v", raw, err)
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			if !dec.More() {
-				dec.Token() // the closing delimiter
-				out = append(out, [2]string{key, map[json.Delim]string{'{': "{}", '[': "[]"}[v]})
-				return
-			}
-			for i := 0; dec.More(); i++ {
-				k := strconv.Itoa(i)
-				if v == '{' {
-					t, _ := dec.Token()
-					k = t.(string)
-				}
-				if key != "" {
-					k = key + "." + k
-				}
-				value(k)
-			}
-			dec.Token()
-		case string:
-			out = append(out, [2]string{key, v})
-		case json.Number:
-			out = append(out, [2]string{key, v.String()})
-		case bool:
-			out = append(out, [2]string{key, strconv.FormatBool(v)})
-		case nil:
-			out = append(out, [2]string{key, "null"})
-		}
+	out, err := syslogd.FlattenJSON(raw)
+	if err != nil {
+		tb.Fatal(err)
 	}
-	value("")
 	return out
-}
-
-// parseKV reads a kv body back into its pairs: key="JSON string",
-// separated by one space.
-func parseKV(body string) ([][2]string, error) {
-	var out [][2]string
-	for len(body) > 0 {
-		eq := strings.IndexByte(body, '=')
-		if eq <= 0 || eq+1 >= len(body) || body[eq+1] != '"' {
-			return nil, fmt.Errorf("no key=\"value\" at %.80q", body)
-		}
-		key, rest := body[:eq], body[eq+1:]
-		end := 1
-		for ; end < len(rest); end++ {
-			if rest[end] == '\\' {
-				end++
-				continue
-			}
-			if rest[end] == '"' {
-				break
-			}
-		}
-		if end >= len(rest) {
-			return nil, fmt.Errorf("unterminated value of %s", key)
-		}
-		var v string
-		if err := json.Unmarshal([]byte(rest[:end+1]), &v); err != nil {
-			return nil, fmt.Errorf("value of %s is not a JSON string: %w", key, err)
-		}
-		out = append(out, [2]string{key, v})
-		body = strings.TrimPrefix(rest[end+1:], " ")
-	}
-	return out, nil
 }
 
 // The ALog path: three Logpush jobs → siemship → RFC 3164 with a kv body in

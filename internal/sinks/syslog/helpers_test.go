@@ -1,13 +1,10 @@
 package syslog
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +18,7 @@ import (
 	"github.com/tidwall/gjson"
 
 	"github.com/siemship/siemship/internal/event"
+	"github.com/siemship/siemship/internal/testenv/syslogd"
 	"github.com/siemship/siemship/internal/tetragongen"
 )
 
@@ -199,80 +197,22 @@ func deref(s *string) string {
 	return *s
 }
 
-// flattenRef flattens a JSON object the way the kv body promises, written
-// independently of the sink's code (encoding/json tokens, in order).
+// flattenRef is the kv body's reference flattening (syslogd.FlattenJSON).
 func flattenRef(tb testing.TB, raw []byte) [][2]string {
 	tb.Helper()
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var out [][2]string
-	var value func(key string)
-	value = func(key string) {
-		tok, err := dec.Token()
-		if err != nil {
-			tb.Fatalf("reference flatten: %v", err)
-		}
-		switch v := tok.(type) {
-		case json.Delim:
-			if !dec.More() {
-				dec.Token() // the closing delimiter
-				out = append(out, [2]string{key, map[json.Delim]string{'{': "{}", '[': "[]"}[v]})
-				return
-			}
-			for i := 0; dec.More(); i++ {
-				k := strconv.Itoa(i)
-				if v == '{' {
-					t, _ := dec.Token()
-					k = t.(string)
-				}
-				if key != "" {
-					k = key + "." + k
-				}
-				value(k)
-			}
-			dec.Token()
-		case string:
-			out = append(out, [2]string{key, v})
-		case json.Number:
-			out = append(out, [2]string{key, v.String()})
-		case bool:
-			out = append(out, [2]string{key, strconv.FormatBool(v)})
-		case nil:
-			out = append(out, [2]string{key, "null"})
-		}
+	out, err := syslogd.FlattenJSON(raw)
+	if err != nil {
+		tb.Fatalf("reference flatten: %v", err)
 	}
-	value("")
 	return out
 }
 
-// parseKV reads a kv body back into its pairs: key=JSON-string, separated
-// by one space.
+// parseKV reads a kv body back into its pairs (syslogd.ParseKV).
 func parseKV(tb testing.TB, body string) [][2]string {
 	tb.Helper()
-	var out [][2]string
-	for len(body) > 0 {
-		eq := strings.IndexByte(body, '=')
-		if eq <= 0 || eq+1 >= len(body) || body[eq+1] != '"' {
-			tb.Fatalf("kv body: no key=\"value\" at %.80q", body)
-		}
-		key := body[:eq]
-		rest := body[eq+1:]
-		end := 1
-		for ; end < len(rest); end++ {
-			if rest[end] == '\\' {
-				end++
-				continue
-			}
-			if rest[end] == '"' {
-				break
-			}
-		}
-		var v string
-		if err := json.Unmarshal([]byte(rest[:end+1]), &v); err != nil {
-			tb.Fatalf("kv body: value of %s is not a JSON string: %v", key, err)
-		}
-		out = append(out, [2]string{key, v})
-		body = strings.TrimPrefix(rest[end+1:], " ")
+	out, err := syslogd.ParseKV(body)
+	if err != nil {
+		tb.Fatalf("kv body: %v", err)
 	}
 	return out
 }
