@@ -54,11 +54,7 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 		if c.ClientSecret, err = readSecret(secRef); err != nil {
 			return pipeline.Input{}, err
 		}
-		var offsets falconstream.OffsetStore = falconstream.FileOffsets{Store: store, Name: s.Name}
-		if a.elector != nil {
-			offsets = falconstream.ConfigMapOffsets{ConfigMap: a.offsets, Name: s.Name}
-		}
-		src, err := falconstream.New(c, s.Name, offsets, budget, a.reg, log)
+		src, err := falconstream.New(c, s.Name, falconstream.Offsets{At: a.checkpointAt(s, store)}, budget, a.reg, log)
 		if err != nil {
 			return pipeline.Input{}, err
 		}
@@ -73,13 +69,23 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 			return pipeline.Input{}, err
 		}
 		// Records leave the source typed and timed: no processing.
-		src, err := falconapi.New(s.Name, c, store, a.reg, log)
+		src, err := falconapi.New(s.Name, c, a.checkpointAt(s, store), a.reg, log)
 		if err != nil {
 			return pipeline.Input{}, err
 		}
-		return pipeline.Input{Name: s.Name, Source: src}, nil
+		return pipeline.Input{Name: s.Name, Source: a.gated(s, src)}, nil
 	}
 	return pipeline.Input{}, fmt.Errorf("type %q cannot be built", s.Type)
+}
+
+// checkpointAt is where source s keeps its checkpoint: under leader
+// election a leader-only source keeps it in the ConfigMap every replica
+// reads, any other in the state directory.
+func (a *Agent) checkpointAt(s config.Source, store *checkpoints.Store) checkpoints.Location {
+	if a.cfg.CheckpointInConfigMap(s) {
+		return checkpoints.InBlobs(a.offsets, s.Name)
+	}
+	return store.At(s.Name)
 }
 
 // gated runs a leader-only source only while this process leads, when

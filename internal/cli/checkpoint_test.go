@@ -84,7 +84,7 @@ sinks:
 		t.Errorf("tetragon checkpoint still there: %v", err)
 	}
 	out, _ = runCheckpointCLI(t, "checkpoint", "show", "--config", cfg)
-	if !strings.Contains(out, "source tetragon (tetragon): no checkpoint") {
+	if !strings.Contains(out, "source tetragon (tetragon, "+store.Path("tetragon")+"): no checkpoint") {
 		t.Errorf("show after reset:\n%s", out)
 	}
 	if _, err := runCheckpointCLI(t, "checkpoint", "reset", "--config", cfg, "--source", "falcon", "--resource", "detections"); err == nil {

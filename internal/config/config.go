@@ -190,9 +190,18 @@ func knownType(section, typ string) error {
 }
 
 // LeaderOnly reports whether a source of typ must have one active
-// instance (one Falcon appId holds one session): with leader_election
-// enabled it runs only while the process holds the Lease.
-func LeaderOnly(typ string) bool { return typ == TypeFalcon }
+// instance: one Falcon appId holds one stream session, and two replicas
+// polling the API would ship every record twice. With leader_election
+// enabled such a source runs only while the process holds the Lease, and
+// keeps its checkpoint in the leader's ConfigMap.
+func LeaderOnly(typ string) bool { return typ == TypeFalcon || typ == TypeFalconAPI }
+
+// CheckpointInConfigMap reports whether s keeps its checkpoint in the
+// leader's ConfigMap (leader_election.offsets_configmap) instead of
+// state_dir: a leader-only source under leader election.
+func (c *Config) CheckpointInConfigMap(s Source) bool {
+	return c.LeaderElection.Enabled && LeaderOnly(s.Type)
+}
 
 // Source returns the source named name, or nil.
 func (c *Config) Source(name string) *Source {

@@ -1,5 +1,6 @@
 // Package leader runs sources that must have one active instance (the
-// Falcon sources: one appId holds one session) in a leader-elected
+// Falcon sources: one appId holds one stream session, and two pollers
+// would ship every API record twice) in a leader-elected
 // Deployment: client-go leader election on a Lease decides which replica
 // runs them, and a ConfigMap written only by the leader, each update
 // conditional on the resourceVersion it last saw, keeps their checkpoints
@@ -19,8 +20,9 @@ import (
 // leader-only source of the process runs while it leads, and all of them stop
 // together when it stops leading.
 type Config struct {
-	// Enabled makes the leader-only sources (falcon_stream) run only while
-	// this process holds the Lease, with their offsets in OffsetsConfigMap.
+	// Enabled makes the leader-only sources (falcon_stream, falcon_api) run
+	// only while this process holds the Lease, with their checkpoints in
+	// OffsetsConfigMap.
 	Enabled bool `mapstructure:"enabled"`
 	// LeaseName is the coordination.k8s.io Lease the replicas compete for.
 	LeaseName string `mapstructure:"lease_name"`

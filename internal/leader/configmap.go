@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -107,4 +108,34 @@ func (s *ConfigMapStore) Save(ctx context.Context, key string, value []byte) err
 	}
 	s.rv, s.data = out.ResourceVersion, data
 	return nil
+}
+
+// WhileLeading campaigns for the Lease as e and, once it leads, calls fn
+// with the ConfigMap store, then releases the Lease. It is how a tool
+// changes the checkpoints of a Deployment that is scaled to zero: the
+// write is fenced like an agent's, and no agent can lead meanwhile. It
+// gives up after wait, naming the holder (a running agent keeps the Lease).
+func (e *Elector) WhileLeading(ctx context.Context, wait time.Duration, fn func(context.Context, *ConfigMapStore) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() { cancel(); <-done }() // releases the Lease
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
+	select {
+	case <-e.Leading():
+	case <-e.Lost():
+		return e.Err()
+	case err := <-done:
+		done <- err
+		return fmt.Errorf("lease %s/%s: campaign ended: %v", e.ns, e.cfg.LeaseName, err)
+	case <-timer.C:
+		_, holder, err := e.State()
+		if err != nil {
+			return fmt.Errorf("lease %s/%s not acquired within %s: %w", e.ns, e.cfg.LeaseName, wait, err)
+		}
+		return fmt.Errorf("lease %s/%s is held by %s: scale the Deployment to zero replicas first (kubectl scale --replicas=0), a running leader overwrites its checkpoints", e.ns, e.cfg.LeaseName, holder)
+	}
+	return fn(ctx, e.ConfigMap())
 }

@@ -75,7 +75,7 @@ func (e *env) config(resources ...string) Config {
 // with hold, keeps them unacknowledged). stop cancels and closes it.
 func (e *env) run(cfg Config, hold bool) (src *Source, stop func()) {
 	e.t.Helper()
-	src, err := New("falcon", cfg, e.store, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(e.logs, nil)))
+	src, err := New("falcon", cfg, e.store.At("falcon"), prometheus.NewRegistry(), slog.New(slog.NewTextHandler(e.logs, nil)))
 	if err != nil {
 		e.t.Fatal(err)
 	}

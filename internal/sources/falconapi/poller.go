@@ -58,12 +58,15 @@ type poller struct {
 	records  atomic.Int64
 }
 
-func newPoller(src *Source, sp spec, start Position) *poller {
-	p := &poller{spec: sp, src: src, log: src.log.With("resource", sp.name), extra: src.cfg.Filter[sp.name],
+func newPoller(src *Source, sp spec) *poller {
+	return &poller{spec: sp, src: src, log: src.log.With("resource", sp.name), extra: src.cfg.Filter[sp.name],
 		ahead: map[string]time.Time{}}
-	p.setPos(start)
-	p.tracker.Start(start)
-	return p
+}
+
+// start places the poller at pos, before its goroutine runs.
+func (p *poller) start(pos Position) {
+	p.setPos(pos)
+	p.tracker.Start(pos)
 }
 
 func (p *poller) setPos(pos Position) {

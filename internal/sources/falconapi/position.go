@@ -1,6 +1,7 @@
 package falconapi
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -52,13 +53,13 @@ func Describe(st State) string {
 	return b.String()
 }
 
-// Reset changes the checkpoint of the source named source in store: the
-// resources listed (every one in the checkpoint when none) restart at to,
-// or, when to is zero, lose their position so start_from applies again.
-// The agent must not be running: it would overwrite the change.
-func Reset(store *checkpoints.Store, source string, resources []string, to time.Time) (State, error) {
+// Reset changes the checkpoint at at: the resources listed (every one in
+// the checkpoint when none) restart at to, or, when to is zero, lose their
+// position so start_from applies again. The source must not be running:
+// it would overwrite the change.
+func Reset(ctx context.Context, at checkpoints.Location, resources []string, to time.Time) (State, error) {
 	var st State
-	if _, err := store.Load(source, &st); err != nil {
+	if _, err := at.Load(ctx, &st); err != nil {
 		return st, err
 	}
 	if st.Resources == nil {
@@ -80,7 +81,7 @@ func Reset(store *checkpoints.Store, source string, resources []string, to time.
 			st.Resources[r] = Position{Timestamp: to.UTC().Format(time.RFC3339Nano)}
 		}
 	}
-	if err := store.Save(source, st); err != nil {
+	if err := at.Save(ctx, st); err != nil {
 		return st, err
 	}
 	return st, nil

@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -37,51 +38,48 @@ type Source struct {
 	name    string
 	cfg     Config
 	client  *falcon.Client
-	store   *checkpoints.Store
+	at      checkpoints.Location
 	log     *slog.Logger
 	m       *metrics
 	pollers []*poller
 
 	saveMu    sync.Mutex
-	saved     map[string]uint64 // resource → tracker version saved
+	loaded    bool
+	kept      map[string]Position // the checkpoint as loaded, resources not configured included
+	saved     map[string]uint64   // resource → tracker version saved
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // New builds the source named name from cfg (ClientID and ClientSecret
-// filled in), loading its checkpoint from store. It contacts nothing.
-func New(name string, cfg Config, store *checkpoints.Store, reg prometheus.Registerer, log *slog.Logger) (*Source, error) {
+// filled in), keeping its checkpoint at at. It contacts nothing: the
+// checkpoint is read when Run starts (a standby must not read it early).
+func New(name string, cfg Config, at checkpoints.Location, reg prometheus.Registerer, log *slog.Logger) (*Source, error) {
 	client, err := falcon.New(falcon.Config{Cloud: cfg.Cloud, BaseURL: cfg.BaseURL, ClientID: cfg.ClientID, ClientSecret: cfg.ClientSecret,
 		MemberCID: cfg.MemberCID, Metrics: falcon.NewMetrics(reg, name), Log: log})
 	if err != nil {
 		return nil, fmt.Errorf("source %s: %w", name, err)
 	}
-	var st State
-	if _, err := store.Load(name, &st); err != nil {
-		return nil, fmt.Errorf("source %s: %w", name, err)
-	}
-	s := &Source{name: name, cfg: cfg, client: client, store: store, log: log, m: newMetrics(reg, name), saved: map[string]uint64{}}
-	start, err := cfg.start(time.Now())
-	if err != nil {
+	if _, err := cfg.start(time.Now()); err != nil {
 		return nil, fmt.Errorf("source %s: start_from: %w", name, err)
 	}
+	s := &Source{name: name, cfg: cfg, at: at, log: log, client: client, m: newMetrics(reg, name), saved: map[string]uint64{}}
 	for _, r := range cfg.Resources {
 		sp, ok := specOf(r)
 		if !ok {
 			return nil, fmt.Errorf("source %s: unknown resource %q", name, r)
 		}
-		pos, ok := st.Resources[r]
-		if !ok {
-			pos = Position{Timestamp: start.UTC().Format(time.RFC3339Nano)}
-			log.Info("no checkpoint for resource, starting from start_from", "resource", r, "timestamp", pos.Timestamp)
-		}
-		s.pollers = append(s.pollers, newPoller(s, sp, pos))
+		s.pollers = append(s.pollers, newPoller(s, sp))
 	}
 	return s, nil
 }
 
-// Run polls every resource until ctx ends, saving acknowledged positions.
+// Run loads the checkpoint, then polls every resource until ctx ends,
+// saving acknowledged positions.
 func (s *Source) Run(ctx context.Context, out chan<- *event.Batch) error {
+	if err := s.load(ctx); err != nil {
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, p := range s.pollers {
 		wg.Go(func() { p.run(ctx, out) })
@@ -95,18 +93,51 @@ func (s *Source) Run(ctx context.Context, out chan<- *event.Batch) error {
 			wg.Wait()
 			return nil
 		case <-t.C:
-			err = s.save()
+			err = s.save(ctx)
 		}
 	}
 	wg.Wait()
 	return err
 }
 
-// save writes the checkpoint when a committed position changed.
-func (s *Source) save() error {
+// load reads the checkpoint and places every poller at its resource's
+// position, or at start_from.
+func (s *Source) load(ctx context.Context) error {
+	var st State
+	if _, err := s.at.Load(ctx, &st); err != nil {
+		return fmt.Errorf("source %s: load checkpoint: %w", s.name, err)
+	}
+	start, err := s.cfg.start(time.Now())
+	if err != nil {
+		return fmt.Errorf("source %s: start_from: %w", s.name, err)
+	}
 	s.saveMu.Lock()
 	defer s.saveMu.Unlock()
-	st := State{Version: stateVersion, Resources: map[string]Position{}}
+	s.kept = map[string]Position{}
+	for r, pos := range st.Resources {
+		s.kept[r] = pos
+	}
+	for _, p := range s.pollers {
+		pos, ok := st.Resources[p.spec.name]
+		if !ok {
+			pos = Position{Timestamp: start.UTC().Format(time.RFC3339Nano)}
+			s.log.Info("no checkpoint for resource, starting from start_from", "resource", p.spec.name, "timestamp", pos.Timestamp)
+		}
+		p.start(pos)
+	}
+	s.loaded = true
+	return nil
+}
+
+// save writes the checkpoint when a committed position changed.
+func (s *Source) save(ctx context.Context) error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	if !s.loaded {
+		return nil
+	}
+	// Resources in the checkpoint that are not configured keep their place.
+	st := State{Version: stateVersion, Resources: maps.Clone(s.kept)}
 	changed := false
 	versions := map[string]uint64{}
 	for _, p := range s.pollers {
@@ -121,25 +152,20 @@ func (s *Source) save() error {
 	if !changed {
 		return nil
 	}
-	// Resources in the checkpoint that are not configured keep their place.
-	var old State
-	if _, err := s.store.Load(s.name, &old); err == nil {
-		for r, pos := range old.Resources {
-			if _, ok := st.Resources[r]; !ok {
-				st.Resources[r] = pos
-			}
-		}
-	}
-	if err := s.store.Save(s.name, st); err != nil {
-		return fmt.Errorf("source %s: %w", s.name, err)
+	if err := s.at.Save(ctx, st); err != nil {
+		return fmt.Errorf("source %s: save checkpoint: %w", s.name, err)
 	}
 	s.saved = versions
 	return nil
 }
 
-// Close saves the final positions. Idempotent.
+// Close saves the final positions. Idempotent; saves nothing without Run.
 func (s *Source) Close() error {
-	s.closeOnce.Do(func() { s.closeErr = s.save() })
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		s.closeErr = s.save(ctx)
+	})
 	return s.closeErr
 }
 

@@ -15,7 +15,7 @@ type OffsetStore interface {
 	Save(ctx context.Context, offsets map[string]int64) error
 }
 
-// state is the checkpoint file's content.
+// state is the checkpoint's content.
 type state struct {
 	Version int              `json:"version"`
 	Offsets map[string]int64 `json:"offsets"` // by partition id
@@ -23,27 +23,26 @@ type state struct {
 
 const stateVersion = 1
 
-// FileOffsets keeps the offsets in the state directory, under the source's
-// name.
-type FileOffsets struct {
-	Store *checkpoints.Store
-	Name  string
-}
+// Offsets keeps the offsets at a checkpoint location: the state directory,
+// or the leader's ConfigMap under leader election.
+type Offsets struct{ At checkpoints.Location }
+
+var _ OffsetStore = Offsets{}
 
 // Load implements OffsetStore.
-func (f FileOffsets) Load(context.Context) (map[string]int64, bool, error) {
+func (o Offsets) Load(ctx context.Context) (map[string]int64, bool, error) {
 	var st state
-	ok, err := f.Store.Load(f.Name, &st)
+	ok, err := o.At.Load(ctx, &st)
 	if err != nil || !ok {
 		return nil, false, err
 	}
 	if st.Version != stateVersion {
-		return nil, false, fmt.Errorf("checkpoint %s has version %d, this build reads %d", f.Store.Path(f.Name), st.Version, stateVersion)
+		return nil, false, fmt.Errorf("checkpoint %s has version %d, this build reads %d", o.At, st.Version, stateVersion)
 	}
 	return st.Offsets, true, nil
 }
 
 // Save implements OffsetStore.
-func (f FileOffsets) Save(_ context.Context, offsets map[string]int64) error {
-	return f.Store.Save(f.Name, state{Version: stateVersion, Offsets: offsets})
+func (o Offsets) Save(ctx context.Context, offsets map[string]int64) error {
+	return o.At.Save(ctx, state{Version: stateVersion, Offsets: offsets})
 }
