@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	falconemu "github.com/siemship/siemship/internal/emulators/falcon"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
 	"github.com/siemship/siemship/internal/testenv/kube"
 	"github.com/siemship/siemship/internal/testkit"
@@ -37,7 +39,12 @@ const (
 // duration (plus the standby's polling, about two retry periods),
 // resumes after the offsets committed at the kill, and every offset of every
 // partition reaches the strict LogScale receiver; the only repeats are
-// offsets above the committed ones (batches in flight at the kill).
+// offsets above the committed ones (batches in flight at the kill). The same
+// agents poll Falcon's API (falcon_api, hosts and alerts, records added and
+// updated all along): only the leader polls, its high-water marks are in
+// the same ConfigMap, and the standby resumes at them, so every record
+// version reaches LogScale and the only repeats are versions not behind
+// the mark committed at the kill.
 func TestLeaderFailoverResumesAtCommittedOffsets(t *testing.T) {
 	bin := agentproc.Binary(t, testkit.RepoRoot(t))
 	dir := testkit.KeptDir(t)
@@ -62,7 +69,7 @@ func TestLeaderFailoverResumesAtCommittedOffsets(t *testing.T) {
 		LeaseLinger: 300 * time.Millisecond, StreamStarted: true, Seed: 17})
 	fsrv := httptest.NewServer(emu)
 	defer fsrv.Close()
-	rec := &recorder{emu: emu, by: map[key][]int{}, types: map[string]int{}, session: 1}
+	rec := &recorder{emu: emu, by: map[key][]int{}, types: map[string]int{}, session: 1, api: map[apiKey][]int{}}
 	recv := emulator.New(emulator.Config{Tokens: map[string]emulator.Token{token: {Name: "falcon", Repo: "falcon"}}, OnEvent: rec.onEvent})
 	recv.SetFaults(emulator.Faults{Rate: 0.02, Seed: 4, SlowDelay: 200 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -94,22 +101,32 @@ sources:
     linger: 100ms
     read_timeout: 3s
     checkpoint_interval: 200ms
+  api:
+    type: falcon_api
+    base_url: %s
+    resources: [hosts, alerts]
+    interval: 200ms
+    start_from: 1h
 sinks:
   logscale:
     url: http://%s
     linger: 100ms
     retry_initial: 50ms
     retry_max: 1s
-`, filepath.Join(dir, name+"-state"), haNamespace, kubeconfig, leaseDuration, retryPeriod, fsrv.URL, ln.Addr())
+`, filepath.Join(dir, name+"-state"), haNamespace, kubeconfig, leaseDuration, retryPeriod, fsrv.URL, fsrv.URL, ln.Addr())
 		if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		return path
 	}
-	envVars := []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token, "SIEMSHIP_SOURCES_FALCON_CLIENT_ID=test-client", "SIEMSHIP_SOURCES_FALCON_CLIENT_SECRET=test-secret"}
+	envVars := []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token, "SIEMSHIP_SOURCES_FALCON_CLIENT_ID=test-client", "SIEMSHIP_SOURCES_FALCON_CLIENT_SECRET=test-secret",
+		"SIEMSHIP_SOURCES_API_CLIENT_ID=test-client", "SIEMSHIP_SOURCES_API_CLIENT_SECRET=test-secret"}
 
 	for p := range partitions {
 		emu.Append(p, 2000)
+	}
+	for _, r := range apiResources {
+		emu.AddRecords(r, 500, time.Now().Add(-10*time.Minute))
 	}
 	prodCtx, stopProducing := context.WithCancel(ctx)
 	var prod sync.WaitGroup
@@ -123,6 +140,10 @@ sinks:
 			case <-tick.C:
 				for p := range partitions {
 					emu.Append(p, 15)
+				}
+				for _, r := range apiResources {
+					emu.AddRecords(r, 3, time.Now())
+					emu.UpdateRecords(r, 1)
 				}
 			}
 		}
@@ -152,6 +173,10 @@ sinks:
 	if len(committed) != partitions {
 		t.Fatalf("offsets committed at the kill: %v", committed)
 	}
+	marks := configMapMarks(t, env)
+	if len(marks) != len(apiResources) {
+		t.Fatalf("falcon_api marks committed at the kill: %v", marks)
+	}
 	b.WaitForLog(t, leading, 2*leaseDuration)
 	failover := time.Since(killed)
 	// client-go: the standby sees the last renewal up to one (jittered)
@@ -167,11 +192,13 @@ sinks:
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		missing, first := missingOffsets(rec, emu)
-		if missing == 0 {
+		missingAPI, firstAPI := missingVersions(rec, emu)
+		if missing == 0 && missingAPI == 0 {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d offsets never arrived, first %v; emulator %+v", missing, first, emu.Stats())
+			t.Fatalf("%d offsets never arrived, first %v; %d record versions never arrived, first %v; emulator %+v %+v",
+				missing, first, missingAPI, firstAPI, emu.Stats(), emu.ResourceStats())
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -197,6 +224,22 @@ sinks:
 			}
 		}
 	}
+	apiDups := 0
+	for k, sessions := range rec.api {
+		for i := 1; i < len(sessions); i++ {
+			apiDups++
+			if sessions[i] == sessions[i-1] {
+				t.Errorf("%s %s version %d delivered twice by one leader", k.resource, k.id, k.version)
+			}
+			if pos := marks[k.resource]; covered(pos, k) {
+				t.Errorf("%s %s version %d (%s) sent again though the checkpoint committed at the kill has it: mark %s", k.resource, k.id, k.version, k.at, pos.Timestamp)
+			}
+		}
+	}
+	if log, _ := os.ReadFile(filepath.Join(dir, "b.log")); contains(log, "no checkpoint for resource") {
+		t.Error("the new leader did not find the falcon_api marks in the ConfigMap")
+	}
+	t.Logf("falcon_api: %d record versions delivered, %d duplicates at failover, none of them in the checkpoint committed at the kill", len(rec.api), apiDups)
 	t.Logf("failover %v after SIGKILL (lease_duration %v, retry_period %v); committed at the kill %v; %d offsets of %d partitions delivered, %d duplicates at failover (per partition %v), all above the committed offsets",
 		failover.Round(time.Millisecond), leaseDuration, retryPeriod, committed, total, partitions, dups, perPart)
 }
@@ -217,6 +260,29 @@ func configMapOffsets(t *testing.T, env *kube.Env) map[string]int64 {
 		t.Fatalf("offsets in the ConfigMap: %v", err)
 	}
 	return st.Offsets
+}
+
+// configMapMarks reads the falcon_api positions the leader committed to
+// the ConfigMap.
+func configMapMarks(t *testing.T, env *kube.Env) map[string]falconapi.Position {
+	t.Helper()
+	cm, err := env.Client.CoreV1().ConfigMaps(haNamespace).Get(context.Background(), "siemship-falcon-offsets", metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("offsets ConfigMap: %v", err)
+	}
+	var st falconapi.State
+	if err := json.Unmarshal([]byte(cm.Data["api"]), &st); err != nil {
+		t.Fatalf("falcon_api checkpoint in the ConfigMap: %v (%q)", err, cm.Data["api"])
+	}
+	return st.Resources
+}
+
+// covered reports whether pos says version k was delivered: behind the
+// mark, at it among its ids, or above it among the delivered ones.
+func covered(pos falconapi.Position, k apiKey) bool {
+	mark, _ := time.Parse(time.RFC3339Nano, pos.Timestamp)
+	ahead, _ := time.Parse(time.RFC3339Nano, pos.Ahead[k.id])
+	return k.at.Before(mark) || k.at.Equal(mark) && slices.Contains(pos.IDs, k.id) || k.at.Equal(ahead)
 }
 
 func chartRole(t *testing.T) *rbacv1.Role {

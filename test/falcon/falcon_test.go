@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -46,10 +47,25 @@ type recorder struct {
 	by      map[key][]int // sessions that delivered the offset
 	bad     []string
 	types   map[string]int
+	api     map[apiKey][]int // falcon_api record versions: sessions that delivered them
 }
+
+// apiKey is one version of a Falcon API record.
+type apiKey struct {
+	resource, id string
+	version      int64
+	at           time.Time // its timestamp field
+}
+
+// apiResources are the falcon_api resources the tests poll.
+var apiResources = []string{"hosts", "alerts"}
 
 func (r *recorder) onEvent(e emulator.StoredEvent) {
 	raw := []byte(e.RawString)
+	if res, ok := strings.CutPrefix(e.Tags["event_type"], "falcon_"); ok {
+		r.onRecord(res, raw)
+		return
+	}
 	off := gjson.GetBytes(raw, "metadata.offset").Int()
 	p := -1
 	for i := range partitions {
@@ -66,6 +82,45 @@ func (r *recorder) onEvent(e emulator.StoredEvent) {
 	}
 	r.by[key{p, off}] = append(r.by[key{p, off}], r.session)
 	r.types[e.Tags["event_type"]]++
+}
+
+func (r *recorder) onRecord(resource string, raw []byte) {
+	spec, _ := falconemu.Spec(resource)
+	k := apiKey{resource: resource, id: gjson.GetBytes(raw, falconemu.IDField(resource)).String(),
+		version: gjson.GetBytes(raw, "siemship_version").Int()}
+	at, err := time.Parse(time.RFC3339Nano, gjson.GetBytes(raw, spec.TimeField).String())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil || k.id == "" || k.version == 0 {
+		r.bad = append(r.bad, fmt.Sprintf("%s record without id, version or time (%v): %.100s", resource, err, raw))
+		return
+	}
+	k.at = at
+	r.api[k] = append(r.api[k], r.session)
+}
+
+// missingVersions counts the current versions of the emulator's records
+// that LogScale does not have (earlier versions may have been replaced
+// before any poll could see them).
+func missingVersions(r *recorder, emu *falconemu.Server) (int, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	have := map[string]bool{}
+	for k := range r.api {
+		have[k.resource+" "+falconemu.VersionKey(k.id, int(k.version))] = true
+	}
+	missing, first := 0, ""
+	for _, res := range apiResources {
+		for _, rec := range emu.Records(res) {
+			if v := res + " " + falconemu.VersionKey(rec.ID, rec.Version); !have[v] {
+				missing++
+				if first == "" {
+					first = v
+				}
+			}
+		}
+	}
+	return missing, first
 }
 
 // Every offset of every partition reaches LogScale at least once across

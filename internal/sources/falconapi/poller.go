@@ -51,7 +51,7 @@ type poller struct {
 	pos   Position  // the high-water mark handed out (not yet committed, maybe)
 	posT  time.Time // pos.Timestamp parsed
 	seen  map[string]bool
-	ahead map[string]time.Time // shipped, not yet counted in pos: id → its timestamp
+	ahead map[string]time.Time // shipped, not yet counted in pos: id → its timestamp (saved in Position.Ahead)
 
 	disabled atomic.Bool
 	lastErr  atomic.Pointer[string]
@@ -70,11 +70,38 @@ func (p *poller) start(pos Position) {
 }
 
 func (p *poller) setPos(pos Position) {
-	p.pos, p.posT = pos, pos.time()
+	p.pos, p.posT = Position{Timestamp: pos.Timestamp, IDs: pos.IDs}, pos.time()
 	p.seen = make(map[string]bool, len(pos.IDs))
 	for _, id := range pos.IDs {
 		p.seen[id] = true
 	}
+	for id, ts := range pos.Ahead {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.After(p.posT) {
+			p.ahead[id] = t
+		}
+	}
+}
+
+// maxAheadSaved bounds the delivered records above the mark a checkpoint
+// remembers (a ConfigMap holds at most 1 MiB for every source). Beyond it
+// a restart ships the others again: duplicates, never loss.
+const maxAheadSaved = 500
+
+// position is what a batch commits: the mark, plus the records above it
+// that were shipped by then, so that a restart does not ship them again.
+func (p *poller) position() Position {
+	pos := Position{Timestamp: p.pos.Timestamp, IDs: slices.Clip(p.pos.IDs)}
+	if len(p.ahead) == 0 {
+		return pos
+	}
+	pos.Ahead = make(map[string]string, min(len(p.ahead), maxAheadSaved))
+	for id, t := range p.ahead {
+		if len(pos.Ahead) == maxAheadSaved {
+			break
+		}
+		pos.Ahead[id] = t.Format(time.RFC3339Nano)
+	}
+	return pos
 }
 
 // run polls every interval until ctx ends or the resource is removed.
@@ -236,11 +263,11 @@ func (p *poller) ship(ctx context.Context, out chan<- *event.Batch, ids []string
 	events, moved := p.advance(body, date.Add(-settle))
 	if len(events) == 0 {
 		if moved {
-			p.tracker.Track(p.pos)() // nothing to deliver: committed after what came before
+			p.tracker.Track(p.position())() // nothing to deliver: committed after what came before
 		}
 		return nil
 	}
-	done := p.tracker.Track(p.pos)
+	done := p.tracker.Track(p.position())
 	b := event.NewBatch(p.src.name, events, done)
 	select {
 	case out <- b:

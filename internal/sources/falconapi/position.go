@@ -12,10 +12,13 @@ import (
 
 // Position is a resource's place: every record version with a timestamp
 // before Timestamp is delivered, and so are the records IDs at exactly
-// Timestamp. Timestamp is kept exactly as Falcon returned it.
+// Timestamp. Timestamp is kept exactly as Falcon returned it. Ahead are
+// versions after Timestamp delivered already (id → its timestamp): too
+// recent to raise the mark (see settle), skipped when listed again.
 type Position struct {
-	Timestamp string   `json:"timestamp"`
-	IDs       []string `json:"ids,omitempty"`
+	Timestamp string            `json:"timestamp"`
+	IDs       []string          `json:"ids,omitempty"`
+	Ahead     map[string]string `json:"ahead,omitempty"`
 }
 
 // State is the checkpoint file of a source: a position per resource.
@@ -44,6 +47,9 @@ func Describe(st State) string {
 		fmt.Fprintf(&b, "  %s: delivered up to %s", r, p.Timestamp)
 		if len(p.IDs) > 0 {
 			fmt.Fprintf(&b, " (and %d record(s) at exactly that time)", len(p.IDs))
+		}
+		if len(p.Ahead) > 0 {
+			fmt.Fprintf(&b, ", %d newer record(s) delivered", len(p.Ahead))
 		}
 		b.WriteByte('\n')
 	}

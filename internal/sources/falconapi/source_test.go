@@ -101,6 +101,37 @@ func TestRestartResumesAtAcknowledged(t *testing.T) {
 	}
 }
 
+// Records too recent to raise the high-water mark (within settle of the
+// server's clock) are remembered in the checkpoint once acknowledged: a
+// restart right after them does not ship them again.
+func TestRestartWithinTheSettlingMargin(t *testing.T) {
+	e := newEnv(t)
+	seed(e, 500, "alerts")
+	_, stop := e.run(e.config("alerts"), false)
+	e.waitAll(30*time.Second, "alerts")
+	e.emu.UpdateRecords("alerts", 10) // timestamped now: ahead of the mark for settle
+	waitFor(t, "the updated alerts", 30*time.Second, func() bool { return e.missingFinal("alerts") == 0 })
+	stop()
+	var saved State
+	e.store.Load("falcon", &saved)
+	if n := len(saved.Resources["alerts"].Ahead); n != 10 {
+		t.Fatalf("checkpoint remembers %d delivered records above the mark, want the 10 updated: %+v", n, saved.Resources["alerts"])
+	}
+	e.got = map[string]map[string]int{}
+	_, stop = e.run(e.config("alerts"), false)
+	time.Sleep(3 * time.Second) // several polls, the last past the settling margin
+	stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := len(e.got["alerts"]); n != 0 {
+		t.Errorf("after a restart %d alert versions arrived again, want 0", n)
+	}
+	e.store.Load("falcon", &saved)
+	if p := saved.Resources["alerts"]; len(p.Ahead) != 0 || len(p.IDs) == 0 {
+		t.Errorf("once settled the records belong to the mark, not Ahead: %+v", p)
+	}
+}
+
 // An after token that expires mid-listing restarts the query from the
 // high-water mark: nothing is skipped.
 func TestExpiredAfterToken(t *testing.T) {
