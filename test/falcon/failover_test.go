@@ -19,8 +19,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	falconemu "github.com/siemship/siemship/internal/emulators/falcon"
-	"github.com/siemship/siemship/internal/sources/falconapi"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 	"github.com/siemship/siemship/internal/testenv/kube"
 	"github.com/siemship/siemship/internal/testkit"
 	"github.com/siemship/siemship/test/internal/agentproc"
