@@ -335,9 +335,26 @@ func (p *poller) call(ctx context.Context, kind string, build func(base string) 
 		return nil, nil, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	body, err := readAnswer(resp.Body, maxAnswer)
 	if err != nil {
-		return nil, nil, fmt.Errorf("falcon %s: read answer: %w", name, err)
+		return nil, nil, fmt.Errorf("falcon %s: %w", name, err)
 	}
 	return body, resp.Header, nil
+}
+
+// maxAnswer bounds one API answer; the largest real one (5,000 host
+// details) is a few tens of MiB.
+const maxAnswer = 256 << 20
+
+// readAnswer reads r whole, refusing more than limit bytes: a truncated
+// answer would parse as fewer records and silently skip the rest.
+func readAnswer(r io.Reader, limit int64) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("read answer: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("answer larger than %d bytes refused", limit)
+	}
+	return body, nil
 }
