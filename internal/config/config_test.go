@@ -52,6 +52,8 @@ func TestErrorsNameTheKey(t *testing.T) {
 		"bad url":            {"sinks:\n  logscale:\n    url: cloud.community.humio.com\n", "sinks.logscale.url: must be an http:// or https:// URL"},
 		"api path in url":    {"sinks:\n  logscale:\n    url: https://cloud.community.humio.com/api/v1/ingest/humio-structured\n", `includes the API path /api/v1/ingest/humio-structured: give the base URL only, e.g. https://cloud.community.humio.com`},
 		"plain http":         {"sinks:\n  logscale:\n    url: http://logscale.example.com\n", "is plain http to a host that is not loopback: the token would travel unencrypted; use https, or set sinks.logscale.allow_plain_http: true"},
+		"falcon api http":    {minimal + "sources:\n  api:\n    type: falcon_api\n    base_url: http://proxy.internal:8080\n", "set sources.api.allow_plain_http: true"},
+		"falcon api path":    {minimal + "sources:\n  api:\n    type: falcon_api\n    base_url: https://api.crowdstrike.com/devices/queries/devices/v1\n", "includes the API path /devices/queries/devices/v1: give the base URL only, e.g. https://api.crowdstrike.com"},
 		"missing url":        {"log:\n  level: info\n", "sinks.logscale.url: must be set"},
 		"bad level":          {minimal + "log:\n  level: loud\n", "log.level: must be one of debug, info, warn, error"},
 		"buffer too small":   {minimal + "buffer_bytes: 1MiB\n", "buffer_bytes: must be at least"},

@@ -17,6 +17,8 @@ type Config struct {
 	Cloud string `mapstructure:"cloud"`
 	// BaseURL overrides Cloud (a proxy, the emulator).
 	BaseURL string `mapstructure:"base_url"`
+	// AllowPlainHTTP permits an http:// base_url to a host other than loopback.
+	AllowPlainHTTP bool `mapstructure:"allow_plain_http"`
 	// ClientIDFile and ClientSecretFile hold the API client's credentials
 	// (a mounted Secret); without them the environment variables
 	// SIEMSHIP_SOURCES_<NAME>_CLIENT_ID and _CLIENT_SECRET are read.
@@ -65,7 +67,7 @@ func (c *Config) ClientSecretRef(name string) secret.Ref {
 // Validate records the problems of c's keys.
 func (c *Config) Validate(v *validate.Errors) {
 	if c.BaseURL != "" {
-		v.BaseURL("base_url", c.BaseURL, false, "")
+		v.BaseURL("base_url", c.BaseURL, c.AllowPlainHTTP, "allow_plain_http", "/oauth2", "/devices/", "/alerts/", "/spotlight/", "/filevantage/", "/incidents/")
 	} else {
 		v.OneOf("cloud", c.Cloud, falcon.CloudNames()...)
 	}
