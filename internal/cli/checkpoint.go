@@ -92,11 +92,14 @@ func openCheckpoints(path, kubeconfig, namespace string) (*checkpointPlaces, err
 	if err != nil {
 		return nil, err
 	}
-	store, err := checkpoints.Open(cfg.StateDir)
-	if err != nil {
-		return nil, err
+	p := &checkpointPlaces{cfg: cfg}
+	// Only when a checkpoint is there: run from a workstation against a
+	// ConfigMap, the pod's state_dir does not exist.
+	if slices.ContainsFunc(cfg.Sources, p.inFile) {
+		if p.files, err = checkpoints.Open(cfg.StateDir); err != nil {
+			return nil, err
+		}
 	}
-	p := &checkpointPlaces{cfg: cfg, files: store}
 	if cfg.LeaderElection.Enabled && slices.ContainsFunc(cfg.Sources, cfg.CheckpointInConfigMap) {
 		le := cfg.LeaderElection
 		if kubeconfig != "" {
@@ -114,6 +117,11 @@ func openCheckpoints(path, kubeconfig, namespace string) (*checkpointPlaces, err
 		}
 	}
 	return p, nil
+}
+
+// inFile reports whether s keeps a checkpoint in state_dir.
+func (p *checkpointPlaces) inFile(s config.Source) bool {
+	return s.Logpush == nil && !p.cfg.CheckpointInConfigMap(s)
 }
 
 // at is the checkpoint of s, reading the ConfigMap through cm.
@@ -143,6 +151,10 @@ func (p *checkpointPlaces) show(ctx context.Context, w io.Writer) error {
 		cm = p.elector.ConfigMap() // reading needs no Lease
 	}
 	for _, s := range p.cfg.Sources {
+		if s.Logpush != nil {
+			fmt.Fprintf(w, "source %s (%s): keeps no checkpoint (a push is answered only after delivery)\n", s.Name, s.Type)
+			continue
+		}
 		at := p.at(s, cm)
 		head := fmt.Sprintf("source %s (%s, %s)", s.Name, s.Type, at)
 		switch {
@@ -180,8 +192,6 @@ func (p *checkpointPlaces) show(ctx context.Context, w io.Writer) error {
 			default:
 				fmt.Fprintf(w, "%s:\n%s", head, falconapi.Describe(st))
 			}
-		default:
-			fmt.Fprintf(w, "source %s (%s): keeps no checkpoint (a push is answered only after delivery)\n", s.Name, s.Type)
 		}
 	}
 	return nil

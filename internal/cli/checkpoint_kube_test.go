@@ -24,7 +24,8 @@ import (
 // leader's ConfigMap (real kube-apiserver): show reads them there; reset
 // refuses while an agent holds the Lease, naming it, and otherwise takes the
 // Lease for its write and releases it at once, so the next agent leads
-// without waiting for lease_duration.
+// without waiting for lease_duration. Run from outside the pod, it needs no
+// state_dir.
 func TestCheckpointInTheLeadersConfigMap(t *testing.T) {
 	env, err := kube.Start()
 	if err != nil {
@@ -41,8 +42,11 @@ func TestCheckpointInTheLeadersConfigMap(t *testing.T) {
 	if err := kube.WriteKubeconfig(kubeconfig, env.Admin); err != nil {
 		t.Fatal(err)
 	}
+	// The pod's state_dir, which a workstation does not have: the command
+	// must not need it when every checkpoint is in the ConfigMap.
+	os.WriteFile(filepath.Join(dir, "not-a-dir"), nil, 0o600)
 	cfgPath := filepath.Join(dir, "siemship.yaml")
-	os.WriteFile(cfgPath, []byte("state_dir: "+filepath.Join(dir, "state")+`
+	os.WriteFile(cfgPath, []byte("state_dir: "+filepath.Join(dir, "not-a-dir", "state")+`
 leader_election:
   enabled: true
   namespace: `+ns+`
