@@ -178,3 +178,26 @@ func TestEmptyExportDirectoryIsWarnedAboutPeriodically(t *testing.T) {
 	}
 	st.check(t)
 }
+
+// After a restart at a checkpoint, before anything new is read or
+// acknowledged, the backlog is what lies after the checkpoint: 0 here, not
+// the whole file (the commit point was unknown until the first ack).
+func TestLagAfterARestartStartsAtTheCheckpoint(t *testing.T) {
+	h := newHarness(t)
+	appendLines(t, h.path, lines(0, 200))
+	h.start()
+	h.waitLines(200)
+	h.stop()
+
+	h.events = nil
+	h.start()
+	defer h.stop()
+	h.waitIdle(1) // resumed and at the end of the file
+	waitUntil(t, "the directory scanned", func() bool { return h.src.Stats().RetainedBytes > 0 })
+	if lag := gauge(t, h.reg, "siemship_source_lag_bytes"); lag != 0 {
+		t.Errorf("lag_bytes = %v after resuming at the end of the file, want 0", lag)
+	}
+	if lag := gauge(t, h.reg, "siemship_source_lag_seconds"); lag != 0 {
+		t.Errorf("lag_seconds = %v after resuming at the end of the file, want 0", lag)
+	}
+}

@@ -184,6 +184,9 @@ func (s *Source) resume(ctx context.Context, out chan<- *event.Batch, list []ent
 		case err == nil:
 			s.log.Info("resuming from checkpoint", "file", e.name, "offset", pos.Offset)
 			s.adopt(of, e.key, pos.tailBytes(of), list)
+			// The backlog and lag count from here, not from nothing, until
+			// the first acknowledgement.
+			s.tracker.Start(tracked{pos: pos})
 			return nil
 		case errors.Is(err, errTruncated):
 			s.m.truncations.Inc()
