@@ -26,9 +26,7 @@ func BenchmarkResources(b *testing.B) {
 			var cpu time.Duration
 			calls := 0
 			for range b.N {
-				t := &testing.T{}
-				e := newEnv(t)
-				e.t = t
+				e := newEnv(b)
 				seed(e, n, r)
 				start := cpuTime()
 				_, stop := e.run(e.config(r), false)

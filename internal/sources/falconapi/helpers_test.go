@@ -19,7 +19,7 @@ import (
 
 // env is an emulator, a state directory and a recording sink.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	emu   *emu.Server
 	srv   *httptest.Server
 	store *checkpoints.Store
@@ -48,7 +48,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, emu: emu.New(emu.Config{ClientID: "id", ClientSecret: "secret"}), logs: &syncBuffer{},
 		got: map[string]map[string]int{}, typs: map[string]bool{}}
