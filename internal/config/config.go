@@ -192,7 +192,7 @@ func knownType(section, typ string) error {
 // LeaderOnly reports whether a source of typ must have one active
 // instance (one Falcon appId holds one session): with leader_election
 // enabled it runs only while the process holds the Lease.
-func LeaderOnly(typ string) bool { return typ == TypeFalcon }
+func LeaderOnly(typ string) bool { return typ == TypeFalcon || typ == TypeFalconAPI }
 
 // Source returns the source named name, or nil.
 func (c *Config) Source(name string) *Source {
