@@ -21,6 +21,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -33,6 +35,7 @@ import (
 	"github.com/siemship/siemship/internal/emulators/httpingest"
 	pusher "github.com/siemship/siemship/internal/emulators/logpush"
 	emulator "github.com/siemship/siemship/internal/emulators/logscale"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 	"github.com/siemship/siemship/internal/testenv/syslogd"
 	"github.com/siemship/siemship/internal/testkit"
 	"github.com/siemship/siemship/internal/tetragongen"
@@ -53,8 +56,9 @@ type row struct {
 	input input
 	setup func(b *testing.B, ctx context.Context) (sinks string, env []string, delivered func() int64)
 	// source, when set, replaces the Tetragon source: its configuration
-	// section and environment.
-	source func(b *testing.B, ctx context.Context) (sources string, env []string)
+	// section, environment and, when its emulator counts them, the API
+	// calls the agent made (nil: not counted).
+	source func(b *testing.B, ctx context.Context) (sources string, env []string, calls func() int)
 }
 
 // input is what a row's agent reads: the Tetragon file set, or Logpush
@@ -68,8 +72,8 @@ const (
 	// spool with the receiver refusing (not measured), then delivered by a
 	// fresh agent from the spool alone.
 	spooledBacklog
-	// falconEvents: the row's source (the Falcon emulator) replaces the
-	// Tetragon files.
+	// falconEvents: the row's source (the Falcon emulator's event streams
+	// or API resources) replaces the Tetragon files.
 	falconEvents
 )
 
@@ -122,11 +126,17 @@ var rows = []row{
 		addr, n := logscaleReceiver(b, ctx)
 		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n.Load
 	}, source: falconSource},
+	// Every record arrives once: the row ends when the receiver has seen
+	// each of them (duplicates, if any, are logged and do not count).
+	{name: "falcon_api → logscale", input: falconEvents, setup: func(b *testing.B, ctx context.Context) (string, []string, func() int64) {
+		addr, n := uniqueLogscaleReceiver(b, ctx)
+		return fmt.Sprintf("sinks:\n  logscale:\n    url: http://%s\n", addr), []string{"SIEMSHIP_LOGSCALE_TOKEN=" + token}, n
+	}, source: falconAPISource},
 }
 
 // falconSource serves the events from the Falcon emulator, spread over
 // four partitions, realistic detection and audit events of ~1 KB.
-func falconSource(b *testing.B, ctx context.Context) (string, []string) {
+func falconSource(b *testing.B, ctx context.Context) (string, []string, func() int) {
 	const parts = 4
 	emu := falconemu.New(falconemu.Config{ClientID: "bench", ClientSecret: "bench-secret", Partitions: parts, Seed: 9})
 	for p := range parts {
@@ -137,7 +147,48 @@ func falconSource(b *testing.B, ctx context.Context) (string, []string) {
 	go srv.Serve(ln)
 	go func() { <-ctx.Done(); srv.Close() }()
 	return fmt.Sprintf("sources:\n  falcon:\n    type: falcon_stream\n    base_url: http://%s\n", ln.Addr()),
-		[]string{"SIEMSHIP_SOURCES_FALCON_CLIENT_ID=bench", "SIEMSHIP_SOURCES_FALCON_CLIENT_SECRET=bench-secret"}
+		[]string{"SIEMSHIP_SOURCES_FALCON_CLIENT_ID=bench", "SIEMSHIP_SOURCES_FALCON_CLIENT_SECRET=bench-secret"}, nil
+}
+
+// falconAPITies is how many records share one timestamp: the source pages
+// past ties at its high-water mark (the ids it already delivered there).
+const falconAPITies = 5
+
+// falconAPISource fills the Falcon emulator's resources with the records
+// its own generators make (~320 B of JSON on average), events in all, spread
+// evenly over the source's default resources (hosts, alerts,
+// vulnerabilities, filevantage), falconAPITies per millisecond timestamp,
+// a few hours old (inside the default start_from of 24h). The agent polls
+// every default resource with the source's defaults, so each endpoint's
+// page limits; the emulator counts every request it answers.
+func falconAPISource(b *testing.B, ctx context.Context) (string, []string, func() int) {
+	emu := falconemu.New(falconemu.Config{ClientID: "bench", ClientSecret: "bench-secret", Seed: 9})
+	resources := falconapi.DefaultConfig().Resources
+	per := events / len(resources)
+	start := time.Now().Add(-3 * time.Hour)
+	for _, r := range resources {
+		for i := 0; i < per; i += falconAPITies {
+			emu.AddRecords(r, min(falconAPITies, per-i), start.Add(time.Duration(i)*time.Millisecond))
+		}
+	}
+	if got := len(resources) * per; got != events {
+		b.Fatalf("%d records for %d resources, want %d", got, len(resources), events)
+	}
+	ln := listen(b)
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	go func() { <-ctx.Done(); srv.Close() }()
+	b.Cleanup(func() {
+		st := emu.ResourceStats()
+		var parts []string
+		for _, r := range resources {
+			parts = append(parts, fmt.Sprintf("%s %d+%d", r, st.Queries[r], st.Entities[r]))
+		}
+		b.Logf("falcon_api: %d requests in all; queries+details by resource: %s", emu.Stats().Requests, strings.Join(parts, ", "))
+	})
+	return fmt.Sprintf("sources:\n  falcon_api:\n    type: falcon_api\n    base_url: http://%s\n", ln.Addr()),
+		[]string{"SIEMSHIP_SOURCES_FALCON_API_CLIENT_ID=bench", "SIEMSHIP_SOURCES_FALCON_API_CLIENT_SECRET=bench-secret"},
+		func() int { return emu.Stats().Requests }
 }
 
 // result is what one row measured, and the reference it compares to.
@@ -145,6 +196,7 @@ type result struct {
 	name           string
 	wall, cpu, ref time.Duration
 	rssMiB         float64
+	calls          int // API calls the source made, when its emulator counts them
 }
 
 func BenchmarkEndToEnd(b *testing.B) {
@@ -168,9 +220,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 			rowDir := filepath.Join(dir, fmt.Sprintf("row%d", i))
 			os.MkdirAll(rowDir, 0o755)
 			sources := fmt.Sprintf("sources:\n  tetragon:\n    path: %s\n", filepath.Join(exportDir, "tetragon.log"))
+			var calls func() int
 			if r.source != nil {
 				var senv []string
-				sources, senv = r.source(b, ctx)
+				sources, senv, calls = r.source(b, ctx)
 				env = append(env, senv...)
 			}
 			cfg := filepath.Join(rowDir, "siemship.yaml")
@@ -215,6 +268,10 @@ func BenchmarkEndToEnd(b *testing.B) {
 				res.ref = lpRefCPU
 			}
 			res.name = r.name
+			if calls != nil {
+				res.calls = calls()
+				b.ReportMetric(float64(res.calls)*1000/events, "calls/1000-records")
+			}
 			results = append(results, res)
 			b.ReportMetric(float64(events)/res.cpu.Seconds(), "events/cpu-s")
 			b.ReportMetric(res.cpu.Seconds()/res.ref.Seconds(), "agent/ref")
@@ -244,6 +301,11 @@ func BenchmarkEndToEnd(b *testing.B) {
 	}
 	if drain := byName["spool backlog → logscale (drain)"]; drain.wall > 0 {
 		fmt.Printf("draining a spooled backlog: %.0f MB/s of events\n", float64(total)/1e6/drain.wall.Seconds())
+	}
+	for _, r := range results {
+		if r.calls > 0 {
+			fmt.Printf("%s: %.2f API calls per 1,000 records (%d calls, token included)\n", r.name, float64(r.calls)*1000/events, r.calls)
+		}
 	}
 	fmt.Printf("syslog rows: RFC 3164, JSON body, uncompressed, to a real rsyslog (imtcp / imrelp) writing every message to a file; a row ends when all are in it; agent/ref still compares to read + gzip\n")
 	fmt.Printf("targets: agent/ref ≤ 1.25× (today's agent ~1.9×), peak RSS ≤ 48 MiB\n")
@@ -288,6 +350,43 @@ func logscaleReceiver(b *testing.B, ctx context.Context) (string, *atomic.Int64)
 	ln := listen(b)
 	go recv.Serve(ctx, ln)
 	return ln.Addr().String(), &n
+}
+
+// uniqueLogscaleReceiver is logscaleReceiver counting distinct events
+// (by their attributes, the record byte for byte); repeats are logged.
+func uniqueLogscaleReceiver(b *testing.B, ctx context.Context) (string, func() int64) {
+	var (
+		mu      sync.Mutex
+		seen    = make(map[string]bool, events)
+		repeats int
+		size    int
+	)
+	recv := emulator.New(emulator.Config{
+		Tokens:  map[string]emulator.Token{token: {Name: "bench", Repo: "falcon"}},
+		Discard: true,
+		OnEvent: func(e emulator.StoredEvent) {
+			mu.Lock()
+			defer mu.Unlock()
+			if seen[e.Attributes] {
+				repeats++
+				return
+			}
+			seen[strings.Clone(e.Attributes)] = true
+			size += len(e.Attributes)
+		},
+	})
+	ln := listen(b)
+	go recv.Serve(ctx, ln)
+	b.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		b.Logf("%d distinct events (avg %d B), %d repeated", len(seen), size/max(len(seen), 1), repeats)
+	})
+	return ln.Addr().String(), func() int64 {
+		mu.Lock()
+		defer mu.Unlock()
+		return int64(len(seen))
+	}
 }
 
 func httpReceiver(b *testing.B, ctx context.Context) (string, *atomic.Int64) {

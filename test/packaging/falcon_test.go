@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"os"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -25,6 +27,7 @@ import (
 
 	"github.com/siemship/siemship/internal/config"
 	"github.com/siemship/siemship/internal/leader"
+	"github.com/siemship/siemship/internal/sources/falconapi"
 )
 
 // falconValues enables the Falcon Deployment with the default Secret and a
@@ -306,8 +309,33 @@ func TestFalconAllOptions(t *testing.T) {
 		t.Errorf("leader_election %+v", le)
 	}
 	checkFalconRole(t, f, "siemship-all")
-	if f.cfg.BufferBytes != 32<<20 || f.cfg.MemoryLimit != 80<<20 || len(f.cfg.Routes) != 1 || f.cfg.Routes[0].From != "crowdstrike" {
+	if f.cfg.BufferBytes != 32<<20 || f.cfg.MemoryLimit != 80<<20 || len(f.cfg.Routes) != 2 ||
+		f.cfg.Routes[0].From != "crowdstrike" || f.cfg.Routes[1].From != "crowdstrike_api" ||
+		!slices.Equal(f.cfg.Routes[1].To, []string{"logscale", "taegis"}) || f.cfg.Routes[1].Include == nil ||
+		!slices.Equal(f.cfg.Routes[1].Include.EventTypes, []string{"falcon_alerts", "falcon_incidents"}) {
 		t.Errorf("buffer %d, memory limit %d, routes %+v", f.cfg.BufferBytes, f.cfg.MemoryLimit, f.cfg.Routes)
+	}
+
+	// The falcon_api source next to it, with its own Secret and keys.
+	api := f.cfg.Source("crowdstrike_api")
+	if api == nil || api.FalconAPI == nil || !config.LeaderOnly(api.Type) || len(f.cfg.Sources) != 2 {
+		t.Fatalf("no leader-only falcon_api source crowdstrike_api: %+v", f.cfg.Sources)
+	}
+	ac := api.FalconAPI
+	if ac.Cloud != "us-2" || ac.BaseURL != "https://falcon-api-proxy.example.com" || ac.MemberCID != "fedcba9876543210fedcba9876543210" ||
+		!slices.Equal(ac.Resources, []string{"hosts", "alerts", "incidents"}) || ac.Interval != 5*time.Minute ||
+		ac.StartFrom != "2025-06-01T00:00:00Z" ||
+		!maps.Equal(ac.Filter, map[string]string{"alerts": "severity:>=50", "hosts": "platform_name:'Linux'"}) {
+		t.Errorf("falcon_api source %+v", ac)
+	}
+	if f.volumes["falcon-api-credentials"].Secret.SecretName != "falcon-poller" ||
+		ac.ClientIDFile != f.secretFile(t, "falcon-api-credentials", "poller-id") ||
+		ac.ClientSecretFile != f.secretFile(t, "falcon-api-credentials", "poller-secret") {
+		t.Errorf("falcon_api credentials %s %s; volume %+v", ac.ClientIDFile, ac.ClientSecretFile, f.volumes["falcon-api-credentials"].Secret)
+	}
+	// The stream's chart-created Secret projects the stream's keys alone.
+	if items := f.volumes["falcon-credentials"].Secret.Items; len(items) != 2 {
+		t.Errorf("falcon-credentials projects %+v, want the stream's id and secret", items)
 	}
 	if *f.deploy.Spec.Replicas != 3 || pod.TerminationGracePeriodSeconds == nil || *pod.TerminationGracePeriodSeconds != 45 ||
 		pod.PriorityClassName != "high-priority" || pod.NodeSelector["node-role.example.com/security"] != "true" ||
@@ -330,6 +358,215 @@ func TestFalconAllOptions(t *testing.T) {
 	}
 }
 
+// falconAPIValues, over falconValues, adds the falcon_api source with its
+// defaults and the stream's Secret, and routes naming both sources.
+const falconAPIValues = `falcon:
+  api:
+    enabled: true
+  routes:
+    - from: falcon
+      to: [logscale, taegis]
+    - from: falcon_api
+      to: [logscale]
+      include: {event_types: [falcon_alerts, falcon_hosts]}
+`
+
+// falcon.api.enabled adds a falcon_api source to the same leader-elected
+// Deployment: its configuration, loaded by the agent's own loader, has both
+// sources, each leader-only, under the same leader_election; the falcon_api
+// source has every key spelled out, the agent's defaults and the files of
+// the stream's Secret (one API client, both scopes), projected once; the
+// Deployment's routes name both sources; and the Role, its binding and
+// ServiceAccount are exactly the stream-only render's: the same Lease and
+// ConfigMap, whose one more key is the API checkpoint.
+func TestFalconAPIRender(t *testing.T) {
+	t.Setenv("SIEMSHIP_SINKS_TAEGIS_TOKEN", "x")
+	base := writeTemp(t, "falcon.yaml", falconValues)
+	streamOnly := falconDeployment(t, render(t, "security", "-f", base))
+	docs := render(t, "security", "-f", base, "-f", writeTemp(t, "falcon-api.yaml", falconAPIValues))
+	f := falconDeployment(t, docs)
+
+	if len(f.cfg.Sources) != 2 {
+		t.Fatalf("sources %+v: want falcon and falcon_api", f.cfg.Sources)
+	}
+	stream, api := f.cfg.Source("falcon"), f.cfg.Source("falcon_api")
+	if stream == nil || stream.Type != config.TypeFalcon || api == nil || api.Type != config.TypeFalconAPI || api.FalconAPI == nil {
+		t.Fatalf("sources %+v: want falcon_stream falcon and falcon_api falcon_api", f.cfg.Sources)
+	}
+	for _, s := range f.cfg.Sources {
+		if !config.LeaderOnly(s.Type) {
+			t.Errorf("source %s (%s) is not leader-only: every replica would poll", s.Name, s.Type)
+		}
+	}
+	if le := f.cfg.LeaderElection; !le.Enabled || !reflect.DeepEqual(le, streamOnly.cfg.LeaderElection) {
+		t.Errorf("leader_election %+v, the stream-only render's %+v", le, streamOnly.cfg.LeaderElection)
+	}
+	if !reflect.DeepEqual(stream.Falcon, streamOnly.cfg.Source("falcon").Falcon) {
+		t.Errorf("the stream source changed with falcon_api on:\n%+v\n%+v", stream.Falcon, streamOnly.cfg.Source("falcon").Falcon)
+	}
+
+	// The credentials: the stream's Secret, its two keys projected once,
+	// read by both sources.
+	ac := *api.FalconAPI
+	id, secret := f.secretFile(t, "falcon-credentials", "client_id"), f.secretFile(t, "falcon-credentials", "client_secret")
+	if ac.ClientIDFile != id || ac.ClientSecretFile != secret || stream.Falcon.ClientIDFile != id || stream.Falcon.ClientSecretFile != secret {
+		t.Errorf("falcon_api files %s %s, falcon_stream files %s %s; mounted %s %s",
+			ac.ClientIDFile, ac.ClientSecretFile, stream.Falcon.ClientIDFile, stream.Falcon.ClientSecretFile, id, secret)
+	}
+	v := f.volumes["falcon-credentials"].Secret
+	if v.SecretName != "siemship-falcon-api" || len(v.Items) != 2 {
+		t.Errorf("credentials volume %+v: want siemship-falcon-api, client_id and client_secret once each", v)
+	}
+	if _, ok := f.volumes["falcon-api-credentials"]; ok {
+		t.Error("a second credentials volume without falcon.api.credentials.existingSecret")
+	}
+
+	// The agent's defaults, spelled out.
+	want := falconapi.DefaultConfig()
+	want.ClientIDFile, want.ClientSecretFile = id, secret
+	if len(ac.Filter) == 0 {
+		ac.Filter = nil
+	}
+	if !reflect.DeepEqual(ac, want) {
+		t.Errorf("falcon_api source\n%+v\nwant the agent's defaults\n%+v", ac, want)
+	}
+	var cm corev1.ConfigMap
+	decodeStrict(t, findSource(t, docs, "ConfigMap", "templates/falcon/configmap.yaml"), &cm)
+	var tree map[string]any
+	if err := yaml.Unmarshal([]byte(cm.Data["config.yaml"]), &tree); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range configKeys("falcon_api", config.TypeFalconAPI) {
+		if strings.HasPrefix(key, "sources.falcon_api.") && !hasKey(tree, key) {
+			t.Errorf("the Falcon ConfigMap lacks the key %s", key)
+		}
+	}
+
+	// Routes from both sources, by the event types falcon_api gives.
+	r := f.cfg.Routes
+	if len(r) != 2 || r[0].From != "falcon" || r[1].From != "falcon_api" || !slices.Equal(r[1].To, []string{"logscale"}) || r[1].Include == nil ||
+		!slices.Equal(r[1].Include.EventTypes, []string{falconapi.EventType("alerts"), falconapi.EventType("hosts")}) {
+		t.Errorf("routes %+v", r)
+	}
+
+	// The same Role (Lease and ConfigMap), binding and identity; the pods
+	// roll with the new configuration.
+	checkFalconRole(t, f, "security")
+	if !reflect.DeepEqual(f.role, streamOnly.role) || !reflect.DeepEqual(f.rb, streamOnly.rb) || !reflect.DeepEqual(f.sa, streamOnly.sa) {
+		t.Errorf("RBAC changed with falcon_api on:\nRole %+v\nwas  %+v", f.role, streamOnly.role)
+	}
+	if a, b := f.deploy.Spec.Template.Annotations["checksum/config"], streamOnly.deploy.Spec.Template.Annotations["checksum/config"]; a == b {
+		t.Error("the same checksum/config with another configuration: the pods would not roll")
+	}
+}
+
+// The falcon_api client's Secret: its own (falcon.api.credentials.
+// existingSecret), mounted apart, or the stream's, with the same or other
+// keys. The pods project exactly the keys the running sources read, so a
+// Secret holding only the API client's keys is enough when the stream is
+// off (a projected key that is missing keeps the pod from starting).
+// Either way the Role is the stream-only render's.
+func TestFalconAPICredentials(t *testing.T) {
+	streamOnly := falconDeployment(t, render(t, "security", "-f", writeTemp(t, "falcon.yaml", falconValues)))
+	for name, tc := range map[string]struct {
+		values        string
+		vol, secret   string
+		id, key       string   // the falcon_api client's keys
+		items         []string // the keys the volume projects
+		streamRunning bool
+	}{
+		"API only with its own Secret": {values: `falcon:
+  enabled: true
+  stream: {enabled: false}
+  api:
+    enabled: true
+    credentials: {existingSecret: falcon-poller, clientIdKey: id, clientSecretKey: secret}
+`, vol: "falcon-api-credentials", secret: "falcon-poller", id: "id", key: "secret", items: []string{"id", "secret"}},
+		"API only with other keys of the stream Secret": {values: `falcon:
+  enabled: true
+  stream: {enabled: false}
+  api:
+    enabled: true
+    credentials: {clientIdKey: api_id, clientSecretKey: api_secret}
+`, vol: "falcon-credentials", secret: "siemship-falcon-api", id: "api_id", key: "api_secret", items: []string{"api_id", "api_secret"}},
+		"both with other keys of the stream Secret": {values: `falcon:
+  enabled: true
+  api:
+    enabled: true
+    credentials: {clientIdKey: api_id, clientSecretKey: api_secret}
+`, vol: "falcon-credentials", secret: "siemship-falcon-api", id: "api_id", key: "api_secret",
+			items: []string{"client_id", "client_secret", "api_id", "api_secret"}, streamRunning: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			docs := render(t, "security", "-f", writeTemp(t, "falcon-api.yaml", tc.values))
+			f := falconDeployment(t, docs)
+			api := f.cfg.Source("falcon_api")
+			if api == nil || api.FalconAPI == nil || !config.LeaderOnly(api.Type) {
+				t.Fatalf("no leader-only falcon_api source: %+v", f.cfg.Sources)
+			}
+			if stream := f.cfg.Source("falcon"); (stream != nil) != tc.streamRunning || len(f.cfg.Sources) != 1+btoi(tc.streamRunning) {
+				t.Errorf("sources %+v, stream running %v", f.cfg.Sources, tc.streamRunning)
+			}
+			for _, name := range []string{"falcon-credentials", "falcon-api-credentials"} {
+				_, vol := f.volumes[name]
+				_, mount := f.mounts[name]
+				if vol != (name == tc.vol) || mount != vol {
+					t.Errorf("volume %s: %v, mounted %v; want only %s", name, vol, mount, tc.vol)
+				}
+			}
+			v := f.volumes[tc.vol].Secret
+			var items []string
+			for _, it := range v.Items {
+				items = append(items, it.Key)
+			}
+			if v.SecretName != tc.secret || !slices.Equal(items, tc.items) {
+				t.Errorf("volume %s: Secret %s projecting %v, want %s projecting %v", tc.vol, v.SecretName, items, tc.secret, tc.items)
+			}
+			if c := api.FalconAPI; c.ClientIDFile != f.secretFile(t, tc.vol, tc.id) || c.ClientSecretFile != f.secretFile(t, tc.vol, tc.key) {
+				t.Errorf("client_id_file %s, client_secret_file %s; mounts %v", c.ClientIDFile, c.ClientSecretFile, f.mounts)
+			}
+			checkFalconRole(t, f, "security")
+			if !reflect.DeepEqual(f.role.Rules, streamOnly.role.Rules) {
+				t.Errorf("Role rules %+v, the stream-only render's %+v", f.role.Rules, streamOnly.role.Rules)
+			}
+		})
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The README's falcon.yaml renders both sources into a configuration the
+// agent accepts, the falcon_api source with the example's keys and the
+// stream's Secret.
+func TestReadmeFalconExampleRenders(t *testing.T) {
+	readme, err := os.ReadFile(repoPath("README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var example string
+	for _, b := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(string(readme), -1) {
+		if strings.HasPrefix(b[1], "# falcon.yaml\n") {
+			example = b[1]
+		}
+	}
+	if example == "" {
+		t.Fatal("no README example # falcon.yaml")
+	}
+	f := falconDeployment(t, render(t, "kube-system", "-f", writeTemp(t, "falcon.yaml", example)))
+	stream, api := f.cfg.Source("falcon"), f.cfg.Source("falcon_api")
+	if stream == nil || api == nil || api.FalconAPI == nil || len(f.cfg.Sources) != 2 {
+		t.Fatalf("sources %+v: want falcon and falcon_api", f.cfg.Sources)
+	}
+	if c := api.FalconAPI; c.Filter["alerts"] != "severity:>=50" || c.ClientIDFile != stream.Falcon.ClientIDFile || c.ClientSecretFile != stream.Falcon.ClientSecretFile {
+		t.Errorf("falcon_api source %+v", c)
+	}
+}
+
 // The schema keeps at least two replicas and refuses typos and values the
 // agent would refuse; a chart-created Secret needs both credentials.
 func TestFalconRefusesBadValues(t *testing.T) {
@@ -348,6 +585,20 @@ func TestFalconRefusesBadValues(t *testing.T) {
 		{[]string{"--set", "falcon.leaderElection.lease_duration=15"}, "/falcon/leaderElection/lease_duration"},
 		{[]string{"--set", "falcon.credentials.createSecret=true", "--set", "falcon.credentials.clientSecret=s"}, "falcon.credentials.clientId is required"},
 		{[]string{"--set", "falcon.credentials.existingSecret="}, "falcon.credentials.existingSecret is required"},
+		{[]string{"--set", "falcon.stream.enabled=false"}, "enable falcon.stream.enabled (event streams), falcon.api.enabled (API resources) or both"},
+		{[]string{"--set", "falcon.stream.enable=false"}, "enable"},
+		{[]string{"--set", "falcon.api.enabled=true", "--set", "falcon.api.sourceName=falcon"}, "falcon.api.sourceName: \"falcon\" is falcon.sourceName too"},
+		{[]string{"--set", "falcon.api.sourcename=x"}, "sourcename"},
+		{[]string{"--set", "falcon.api.sourceName=Falcon-API"}, "/falcon/api/sourceName"},
+		{[]string{"--set", "falcon.api.config.resources={hosts,detections}"}, "/falcon/api/config/resources"},
+		{[]string{"--set", "falcon.api.config.resources={hosts,hosts}"}, "/falcon/api/config/resources"},
+		{[]string{"--set", "falcon.api.config.interval=60"}, "/falcon/api/config/interval"},
+		{[]string{"--set", "falcon.api.config.start_from=yesterday"}, "/falcon/api/config/start_from"},
+		{[]string{"--set", "falcon.api.config.filter.alert=severity:>=50"}, "/falcon/api/config/filter"},
+		{[]string{"--set", "falcon.api.config.filter.alerts= severity:>=50"}, "/falcon/api/config/filter/alerts"},
+		{[]string{"--set", "falcon.api.config.cloud=us-3"}, "/falcon/api/config/cloud"},
+		{[]string{"--set", "falcon.api.config.allow_plain_http=true"}, "allow_plain_http"},
+		{[]string{"--set", "falcon.api.credentials.clientIdKey=a/b"}, "/falcon/api/credentials/clientIdKey"},
 	} {
 		_, errOut, err := tryRun(helmBin(t), append(append([]string{"template", "siemship", chartDir}, on...), tc.args...)...)
 		if err == nil || !strings.Contains(errOut, tc.want) {
@@ -384,6 +635,17 @@ func TestFalconAppliedToTheAPIServer(t *testing.T) {
 		}
 	}
 	kubectl(t, "apply", "--server-side", "--dry-run=server", "--field-manager=siemship-test", "-f", joinDocs(t, all))
+
+	// So do the falcon_api renders: next to the stream, and alone with its own Secret.
+	for _, extra := range []string{falconAPIValues, "falcon:\n  stream: {enabled: false}\n  api:\n    enabled: true\n    credentials: {existingSecret: falcon-poller}\n"} {
+		var api []doc
+		for _, d := range render(t, ns, "-f", writeTemp(t, "falcon.yaml", falconValues), "-f", writeTemp(t, "falcon-api.yaml", extra)) {
+			if strings.HasPrefix(d.Source, "templates/falcon/") {
+				api = append(api, d)
+			}
+		}
+		kubectl(t, "apply", "--server-side", "--dry-run=server", "--field-manager=siemship-test", "-f", joinDocs(t, api))
+	}
 
 	// helm install (server dry run, before the objects exist) says how to create the Secret and find the leader.
 	conf, _ := cluster(t)
@@ -463,8 +725,17 @@ func TestFalconAppliedToTheAPIServer(t *testing.T) {
 			t.Fatalf("save %s: %v", v, err)
 		}
 	}
+	// The falcon_api source's checkpoint is one more key of the same
+	// ConfigMap: the same Role covers it.
+	const apiCheckpoint = `{"hosts":{"timestamp":"2025-06-01T00:00:00.000Z","ids":["hos-00000001"]}}`
+	if err := store.Save(ctx, "falcon_api", []byte(apiCheckpoint)); err != nil {
+		t.Fatalf("save the falcon_api checkpoint: %v", err)
+	}
+	if got, ok, err := store.Load(ctx, "falcon_api"); err != nil || !ok || string(got) != apiCheckpoint {
+		t.Fatalf("load the falcon_api checkpoint: %q %v %v", got, ok, err)
+	}
 	cm, err := kenv.Client.CoreV1().ConfigMaps(ns).Get(ctx, le.OffsetsConfigMap, metav1.GetOptions{})
-	if err != nil || cm.Data["falcon"] != `{"0":42}` {
+	if err != nil || cm.Data["falcon"] != `{"0":42}` || cm.Data["falcon_api"] != apiCheckpoint {
 		t.Fatalf("offsets ConfigMap %s: %v %v", le.OffsetsConfigMap, cm, err)
 	}
 	t.Cleanup(func() {

@@ -255,8 +255,9 @@ app.kubernetes.io/part-of: siemship
 {{- define "siemship.logpushTLSDir" -}}/etc/siemship/logpush/tls{{- end -}}
 {{- define "siemship.logpushAuthDir" -}}/etc/siemship/logpush/auth{{- end -}}
 
-{{/* The Falcon event streams Deployment: its name, labels, ServiceAccount,
-Secret, paths and the names of the Lease and the offsets ConfigMap (the
+{{/* The Falcon Deployment (falcon_stream and/or falcon_api sources): its
+name, labels, ServiceAccount, Secret, paths and the names of the Lease and
+the offsets ConfigMap (the
 agent's leader_election.lease_name and offsets_configmap, and the Role's
 resourceNames). Its pods carry their own app.kubernetes.io/name. */}}
 {{- define "siemship.falconName" -}}
@@ -292,3 +293,42 @@ app.kubernetes.io/part-of: siemship
 {{- end -}}
 
 {{- define "siemship.falconCredentialsDir" -}}/etc/siemship/falcon{{- end -}}
+
+{{/* The falcon_api source's own Secret (falcon.api.credentials.existingSecret) is mounted here. */}}
+{{- define "siemship.falconAPICredentialsDir" -}}/etc/siemship/falcon-api{{- end -}}
+
+{{/*
+A key of the falcon_api client in its Secret: (list $ "clientIdKey") or
+(list $ "clientSecretKey"); empty falls back to falcon.credentials' key.
+*/}}
+{{- define "siemship.falconAPIKey" -}}
+{{- $root := index . 0 -}}
+{{- $field := index . 1 -}}
+{{- index $root.Values.falcon.api.credentials $field | default (index $root.Values.falcon.credentials $field) -}}
+{{- end -}}
+
+{{/* The directory of the falcon_api client's files: its own Secret's, else falcon.credentials'. */}}
+{{- define "siemship.falconAPIDir" -}}
+{{- if .Values.falcon.api.credentials.existingSecret -}}
+{{- include "siemship.falconAPICredentialsDir" . -}}
+{{- else -}}
+{{- include "siemship.falconCredentialsDir" . -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The keys of falcon.credentials' Secret that the pods mount, one a line:
+the stream's when it runs, the falcon_api client's when it shares that
+Secret; each once. Empty when no source reads the Secret.
+*/}}
+{{- define "siemship.falconCredentialKeys" -}}
+{{- $f := .Values.falcon -}}
+{{- $keys := list -}}
+{{- if $f.stream.enabled -}}
+{{- $keys = concat $keys (list $f.credentials.clientIdKey $f.credentials.clientSecretKey) -}}
+{{- end -}}
+{{- if and $f.api.enabled (not $f.api.credentials.existingSecret) -}}
+{{- $keys = concat $keys (list (include "siemship.falconAPIKey" (list . "clientIdKey")) (include "siemship.falconAPIKey" (list . "clientSecretKey"))) -}}
+{{- end -}}
+{{- $keys | uniq | join "\n" -}}
+{{- end -}}

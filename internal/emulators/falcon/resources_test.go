@@ -216,3 +216,25 @@ func TestResourceRefusals(t *testing.T) {
 		t.Errorf("rate limited: %d %q", resp.StatusCode, resp.Header.Get("X-Ratelimit-Retryafter"))
 	}
 }
+
+// Stats.Requests counts every request, whatever its answer: the token
+// call, a query and a details call answered 200, a 401, a 400, a 429 and
+// an unknown path; the resource counters count only the calls answered.
+func TestRequestsCountsEveryCall(t *testing.T) {
+	s, srv, tok := resServer(t) // one token call
+	ids := s.AddRecords("hosts", 3, time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC))
+	call(t, srv, tok, "GET", "/devices/queries/devices/v1", nil, nil)
+	call(t, srv, tok, "POST", "/devices/entities/devices/v2", nil, map[string][]string{"ids": ids})
+	call(t, srv, "nope", "GET", "/devices/queries/devices/v1", nil, nil)
+	call(t, srv, tok, "GET", "/devices/queries/devices/v1", url.Values{"limit": {"0"}}, nil)
+	call(t, srv, tok, "GET", "/no/such/endpoint", nil, nil)
+	s.SetFaults(Faults{RateLimit: 1})
+	if code, _ := call(t, srv, tok, "GET", "/devices/queries/devices/v1", nil, nil); code != 429 {
+		t.Fatalf("rate limited: %d", code)
+	}
+	st, rs := s.Stats(), s.ResourceStats()
+	if st.Requests != 7 || rs.Queries["hosts"] != 1 || rs.Entities["hosts"] != 1 || rs.Records["hosts"] != 3 {
+		t.Errorf("requests %d (want 7), queries %d, details %d, records %d (want 1, 1, 3)",
+			st.Requests, rs.Queries["hosts"], rs.Entities["hosts"], rs.Records["hosts"])
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -79,6 +80,10 @@ type Stats struct {
 	Refreshes                          map[int]int // by partition
 	Expired                            int         // partition sessions that died unrefreshed
 	BadRequests                        int         // requests that broke the contract
+	// Requests counts every HTTP request served, whatever the endpoint
+	// and the answer (token, 401, 429 and 400 included): the API calls a
+	// client made.
+	Requests int
 }
 
 // Server is the emulator.
@@ -95,6 +100,7 @@ type Server struct {
 	leases   map[string]*session     // appId → current session
 	stats    Stats
 	nextID   int
+	requests atomic.Int64 // Stats.Requests, apart from mu: streams hold it
 
 	res resStore // API resources (resources.go)
 }
@@ -158,7 +164,10 @@ func New(cfg Config) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.requests.Add(1)
+	s.mux.ServeHTTP(w, r)
+}
 
 // Append adds n generated events to partition p, dated now.
 func (s *Server) Append(p, n int) {
@@ -193,6 +202,7 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	st := s.stats
+	st.Requests = int(s.requests.Load())
 	st.Refreshes = map[int]int{}
 	for k, v := range s.stats.Refreshes {
 		st.Refreshes[k] = v
