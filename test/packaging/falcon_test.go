@@ -597,7 +597,7 @@ func TestFalconRefusesBadValues(t *testing.T) {
 		{[]string{"--set", "falcon.api.config.filter.alert=severity:>=50"}, "/falcon/api/config/filter"},
 		{[]string{"--set", "falcon.api.config.filter.alerts= severity:>=50"}, "/falcon/api/config/filter/alerts"},
 		{[]string{"--set", "falcon.api.config.cloud=us-3"}, "/falcon/api/config/cloud"},
-		{[]string{"--set", "falcon.api.config.allow_plain_http=true"}, "allow_plain_http"},
+		{[]string{"--set", "falcon.api.config.allow_plain_http=yes"}, "/falcon/api/config/allow_plain_http"},
 		{[]string{"--set", "falcon.api.credentials.clientIdKey=a/b"}, "/falcon/api/credentials/clientIdKey"},
 	} {
 		_, errOut, err := tryRun(helmBin(t), append(append([]string{"template", "siemship", chartDir}, on...), tc.args...)...)
