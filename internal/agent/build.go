@@ -68,6 +68,7 @@ func (a *Agent) buildSource(s config.Source, store *checkpoints.Store, budget *s
 		if c.ClientSecret, err = readSecret(c.ClientSecretRef(s.Name)); err != nil {
 			return pipeline.Input{}, err
 		}
+		c.Budget, c.BudgetBytes = budget, int64(a.cfg.BufferBytes)
 		// Records leave the source typed and timed: no processing.
 		src, err := falconapi.New(s.Name, c, a.checkpointAt(s, store), a.reg, log)
 		if err != nil {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/siemship/siemship/internal/falcon"
 	"github.com/siemship/siemship/internal/secret"
 	"github.com/siemship/siemship/internal/validate"
@@ -35,10 +37,19 @@ type Config struct {
 	StartFrom string `mapstructure:"start_from"`
 	// Filter maps a resource to extra FQL ANDed to its incremental filter.
 	Filter map[string]string `mapstructure:"filter"`
+	// MaxBatchEvents is how many records one details call fetches (one
+	// batch), at most the endpoint's own limit: real host and alert
+	// records are several KiB, and 5,000 of them would be one answer of
+	// tens of MiB held in memory until delivered.
+	MaxBatchEvents int `mapstructure:"max_batch_events"`
 
 	// Filled in by whoever builds the source (see ClientIDRef).
 	ClientID     secret.Secret `mapstructure:"-"`
 	ClientSecret secret.Secret `mapstructure:"-"`
+	// Budget is the agent's buffer_bytes, of BudgetBytes in all: a batch
+	// holds its answer's size from it until every sink delivered it.
+	Budget      *semaphore.Weighted `mapstructure:"-"`
+	BudgetBytes int64               `mapstructure:"-"`
 }
 
 // DefaultConfig returns the defaults. The deprecated incidents and
@@ -49,6 +60,8 @@ func DefaultConfig() Config {
 		Resources: []string{"hosts", "alerts", "vulnerabilities", "filevantage"},
 		Interval:  60 * time.Second,
 		StartFrom: "24h",
+		// 500 host or alert records of ~5 KiB: one answer of ~2.5 MiB.
+		MaxBatchEvents: 500,
 	}
 }
 
@@ -82,6 +95,7 @@ func (c *Config) Validate(v *validate.Errors) {
 		}
 	}
 	v.Positive("interval", c.Interval)
+	v.Between("max_batch_events", int64(c.MaxBatchEvents), 1, 10_000)
 	if _, err := c.start(time.Now()); err != nil {
 		v.Bad("start_from", "must be a duration back from now (24h) or an RFC 3339 time (2025-06-01T00:00:00Z)", fmt.Sprintf("%q", c.StartFrom))
 	}

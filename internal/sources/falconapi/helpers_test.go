@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +26,10 @@ type env struct {
 	store *checkpoints.Store
 	logs  *syncBuffer
 
+	holding atomic.Bool // the consumer keeps batches unacknowledged in held
+
 	mu   sync.Mutex
+	held []*event.Batch
 	got  map[string]map[string]int // resource → "id@version" → deliveries
 	typs map[string]bool
 	bad  []string
@@ -79,6 +83,7 @@ func (e *env) run(cfg Config, hold bool) (src *Source, stop func()) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.holding.Store(hold)
 	ctx, cancel := context.WithCancel(context.Background())
 	out := make(chan *event.Batch, 4)
 	var wg sync.WaitGroup
@@ -92,9 +97,13 @@ func (e *env) run(cfg Config, hold bool) (src *Source, stop func()) {
 			case b := <-out:
 				e.record(b)
 				b.Expect(1)
-				if !hold {
-					b.Delivered(len(b.Events))
+				if e.holding.Load() {
+					e.mu.Lock()
+					e.held = append(e.held, b)
+					e.mu.Unlock()
+					continue
 				}
+				b.Delivered(len(b.Events))
 			}
 		}
 	})
@@ -112,6 +121,18 @@ func (e *env) stop(cancel func(), wg *sync.WaitGroup, runErr chan error, src *So
 		if err := src.Close(); err != nil {
 			e.t.Errorf("Close: %v", err)
 		}
+	}
+}
+
+// deliver acknowledges the held batches and every later one.
+func (e *env) deliver() {
+	e.holding.Store(false)
+	e.mu.Lock()
+	held := e.held
+	e.held = nil
+	e.mu.Unlock()
+	for _, b := range held {
+		b.Delivered(len(b.Events))
 	}
 }
 

@@ -164,7 +164,7 @@ func (p *poller) poll(ctx context.Context, out chan<- *event.Batch) error {
 			return err
 		}
 		before := p.pos.Timestamp
-		for chunk := range slices.Chunk(ids, p.spec.maxEntity) {
+		for chunk := range slices.Chunk(ids, min(p.spec.maxEntity, p.src.cfg.MaxBatchEvents)) {
 			if err := p.ship(ctx, out, chunk, date); err != nil {
 				return err
 			}
@@ -267,8 +267,13 @@ func (p *poller) ship(ctx context.Context, out chan<- *event.Batch, ids []string
 		}
 		return nil
 	}
-	done := p.tracker.Track(p.position())
-	b := event.NewBatch(p.src.name, events, done)
+	// The events point into body: it is held until every sink delivered.
+	release, err := p.src.hold(ctx, len(body))
+	if err != nil {
+		return err
+	}
+	ack := p.tracker.Track(p.position())
+	b := event.NewBatch(p.src.name, events, func() { ack(); release() })
 	select {
 	case out <- b:
 	case <-ctx.Done():
@@ -297,6 +302,9 @@ func (p *poller) advance(body []byte, settled time.Time) ([]event.Event, bool) {
 		dup := (t.Equal(p.posT) && p.seen[id]) || (p.ahead[id].Equal(t) && !p.ahead[id].IsZero())
 		if !dup {
 			raw := []byte(rec.Raw)
+			if i, j := rec.Index, rec.Index+len(rec.Raw); i > 0 && j <= len(body) && string(body[i:j]) == rec.Raw {
+				raw = body[i:j:j] // the record's bytes in body, not a copy
+			}
 			events = append(events, event.Event{Raw: raw, Time: t.UnixMilli(), Type: typ, Size: len(raw)})
 		}
 		switch {

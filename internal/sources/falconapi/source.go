@@ -204,5 +204,18 @@ func (s *Source) Status() []any {
 	return kv
 }
 
+// hold takes n bytes (at most the whole budget) from the agent's buffer
+// budget, waiting while batches in flight hold it; release gives them back.
+func (s *Source) hold(ctx context.Context, n int) (release func(), err error) {
+	if s.cfg.Budget == nil {
+		return func() {}, nil
+	}
+	w := min(int64(n), s.cfg.BudgetBytes)
+	if err := s.cfg.Budget.Acquire(ctx, w); err != nil {
+		return nil, err
+	}
+	return func() { s.cfg.Budget.Release(w) }, nil
+}
+
 // ErrGone reports whether err says Falcon removed a resource's API.
 func ErrGone(err error) bool { return errors.Is(err, errGone) }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/semaphore"
+
 	emu "github.com/siemship/siemship/internal/emulators/falcon"
 )
 
@@ -130,6 +132,36 @@ func TestRestartWithinTheSettlingMargin(t *testing.T) {
 	if p := saved.Resources["alerts"]; len(p.Ahead) != 0 || len(p.IDs) == 0 {
 		t.Errorf("once settled the records belong to the mark, not Ahead: %+v", p)
 	}
+}
+
+// Batches hold their answer's bytes from the agent's buffer budget until
+// delivered: with the sinks stuck, the source stops fetching once the
+// budget is taken, and goes on once batches are delivered.
+func TestBatchesHoldTheBufferBudget(t *testing.T) {
+	e := newEnv(t)
+	seed(e, 3000, "hosts")
+	cfg := e.config("hosts")
+	cfg.MaxBatchEvents = 100 // ~40 KiB answers
+	cfg.BudgetBytes = 200 << 10
+	cfg.Budget = semaphore.NewWeighted(cfg.BudgetBytes)
+	_, stop := e.run(cfg, true)
+	defer stop()
+	waitFor(t, "batches handed out", 10*time.Second, func() bool { return e.missingFinal("hosts") < 3000 })
+	time.Sleep(time.Second) // polls enough to take everything, were it not held back
+	e.mu.Lock()
+	held, bytes := len(e.held), 0
+	for _, b := range e.held {
+		for _, ev := range b.Events {
+			bytes += len(ev.Raw)
+		}
+	}
+	e.mu.Unlock()
+	if held == 0 || bytes > int(cfg.BudgetBytes) {
+		t.Fatalf("%d batches of %d bytes handed out unacknowledged, want them within the %d-byte budget", held, bytes, cfg.BudgetBytes)
+	}
+	e.deliver()
+	e.waitAll(30*time.Second, "hosts")
+	waitFor(t, "the budget given back once everything was delivered", 10*time.Second, func() bool { return cfg.Budget.TryAcquire(cfg.BudgetBytes) })
 }
 
 // An after token that expires mid-listing restarts the query from the
