@@ -24,6 +24,7 @@ type env struct {
 	emu   *emu.Server
 	srv   *httptest.Server
 	store *checkpoints.Store
+	at    checkpoints.Location // when set, instead of store
 	logs  *syncBuffer
 
 	holding atomic.Bool // the consumer keeps batches unacknowledged in held
@@ -79,7 +80,11 @@ func (e *env) config(resources ...string) Config {
 // with hold, keeps them unacknowledged). stop cancels and closes it.
 func (e *env) run(cfg Config, hold bool) (src *Source, stop func()) {
 	e.t.Helper()
-	src, err := New("falcon", cfg, e.store.At("falcon"), prometheus.NewRegistry(), slog.New(slog.NewTextHandler(e.logs, nil)))
+	var at checkpoints.Location = e.store.At("falcon")
+	if e.at != nil {
+		at = e.at
+	}
+	src, err := New("falcon", cfg, at, prometheus.NewRegistry(), slog.New(slog.NewTextHandler(e.logs, nil)))
 	if err != nil {
 		e.t.Fatal(err)
 	}

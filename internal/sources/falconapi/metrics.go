@@ -3,11 +3,12 @@ package falconapi
 import "github.com/prometheus/client_golang/prometheus"
 
 type metrics struct {
-	records  *prometheus.CounterVec // by resource
-	errors   *prometheus.CounterVec // by resource and cause
-	disabled *prometheus.GaugeVec   // by resource
-	expired  *prometheus.CounterVec // by resource
-	polls    *prometheus.CounterVec // by resource
+	records   *prometheus.CounterVec // by resource
+	errors    *prometheus.CounterVec // by resource and cause
+	disabled  *prometheus.GaugeVec   // by resource
+	expired   *prometheus.CounterVec // by resource
+	polls     *prometheus.CounterVec // by resource
+	saveFails prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, source string) *metrics {
@@ -23,7 +24,9 @@ func newMetrics(reg prometheus.Registerer, source string) *metrics {
 			Help: "after tokens refused as expired (the query restarted from the high-water mark).", ConstLabels: labels}, []string{"resource"}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "siemship", Subsystem: "falcon_api", Name: "polls_total",
 			Help: "Polls started, by resource.", ConstLabels: labels}, []string{"resource"}),
+		saveFails: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "siemship", Subsystem: "falcon_api", Name: "checkpoint_failures_total",
+			Help: "Failed checkpoint writes (the positions stay in memory and are written at the next try).", ConstLabels: labels}),
 	}
-	reg.MustRegister(m.records, m.errors, m.disabled, m.expired, m.polls)
+	reg.MustRegister(m.records, m.errors, m.disabled, m.expired, m.polls, m.saveFails)
 	return m
 }

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"maps"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +43,7 @@ type Source struct {
 	log     *slog.Logger
 	m       *metrics
 	pollers []*poller
+	saveErr atomic.Pointer[string] // the last save's error, nil once a save worked
 
 	saveMu    sync.Mutex
 	loaded    bool
@@ -86,18 +88,32 @@ func (s *Source) Run(ctx context.Context, out chan<- *event.Batch) error {
 	}
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
-	var err error
-	for err == nil {
+	for {
 		select {
 		case <-ctx.Done():
 			wg.Wait()
 			return nil
 		case <-t.C:
-			err = s.save(ctx)
+			s.trySave(ctx)
 		}
 	}
-	wg.Wait()
-	return err
+}
+
+// trySave saves, and on failure keeps the positions in memory for the
+// next tick: polling goes on (a restart then repeats, never skips),
+// readiness and a counter say so, and the log says it once per new error.
+// A conflict in the leader's ConfigMap makes the elector stop the source.
+func (s *Source) trySave(ctx context.Context) {
+	err := s.save(ctx)
+	if err == nil {
+		s.saveErr.Store(nil)
+		return
+	}
+	s.m.saveFails.Inc()
+	msg := err.Error()
+	if last := s.saveErr.Swap(&msg); last == nil || *last != msg {
+		s.log.Error("checkpoint not saved; positions stay in memory, retrying", "error", err)
+	}
 }
 
 // load reads the checkpoint and places every poller at its resource's
@@ -169,9 +185,13 @@ func (s *Source) Close() error {
 	return s.closeErr
 }
 
-// Ready reports false while a resource cannot be polled for a reason an
-// operator must fix (a missing scope, a removed API).
+// Ready reports false while the checkpoint cannot be saved or a resource
+// cannot be polled for a reason an operator must fix (a missing scope, a
+// removed API).
 func (s *Source) Ready() (bool, string) {
+	if e := s.saveErr.Load(); e != nil {
+		return false, *e
+	}
 	for _, p := range s.pollers {
 		if e := p.lastErr.Load(); e != nil {
 			return false, p.spec.name + ": " + *e

@@ -1,14 +1,18 @@
 package falconapi
 
 import (
+	"context"
+	"errors"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/siemship/siemship/internal/checkpoints"
 	emu "github.com/siemship/siemship/internal/emulators/falcon"
 )
 
@@ -162,6 +166,52 @@ func TestBatchesHoldTheBufferBudget(t *testing.T) {
 	e.deliver()
 	e.waitAll(30*time.Second, "hosts")
 	waitFor(t, "the budget given back once everything was delivered", 10*time.Second, func() bool { return cfg.Budget.TryAcquire(cfg.BudgetBytes) })
+}
+
+// failingAt refuses to save while failing is set, as a full disk or an
+// unreachable API server would.
+type failingAt struct {
+	checkpoints.Location
+	failing atomic.Bool
+}
+
+func (f *failingAt) Save(ctx context.Context, v any) error {
+	if f.failing.Load() {
+		return errors.New("no space left on device")
+	}
+	return f.Location.Save(ctx, v)
+}
+
+// A checkpoint that cannot be saved stops neither polling nor the save
+// loop: readiness names the cause, a counter and one log line say so, and
+// once saving works again the position is written.
+func TestCheckpointSaveFailureIsRetried(t *testing.T) {
+	e := newEnv(t)
+	seed(e, 1000, "alerts")
+	fa := &failingAt{Location: e.store.At("falcon")}
+	fa.failing.Store(true)
+	e.at = fa
+	src, stop := e.run(e.config("alerts"), false)
+	defer stop()
+	e.waitAll(30*time.Second, "alerts")
+	waitFor(t, "readiness naming the failed save", 5*time.Second, func() bool {
+		ok, why := src.Ready()
+		return !ok && strings.Contains(why, "save checkpoint: no space left on device")
+	})
+	time.Sleep(300 * time.Millisecond) // several more failed tries
+	if n := strings.Count(e.logs.String(), "checkpoint not saved"); n != 1 {
+		t.Errorf("the failure was logged %d times, want once", n)
+	}
+	if n := testutil.ToFloat64(src.m.saveFails); n < 2 {
+		t.Errorf("checkpoint_failures_total = %v, want every failed try counted", n)
+	}
+	fa.failing.Store(false)
+	waitFor(t, "the checkpoint saved once saving works", 5*time.Second, func() bool {
+		var st State
+		ok, _ := e.store.Load("falcon", &st)
+		return ok && st.Resources["alerts"].Timestamp != "2025-01-01T00:00:00Z"
+	})
+	waitFor(t, "ready again", 5*time.Second, func() bool { ok, _ := src.Ready(); return ok })
 }
 
 // An after token that expires mid-listing restarts the query from the
