@@ -33,10 +33,15 @@ const settle = 2 * time.Second
 // maxOffset is Falcon's bound on offset+limit of the offset endpoints.
 const maxOffset = 10000
 
+// maxRestarts bounds how often one poll starts over because records moved
+// while it paged by offset; the next poll tries again from the mark.
+const maxRestarts = 10
+
 var (
 	errGone          = errors.New("resource removed by Falcon")
 	errAfterExpired  = errors.New("after token expired")
 	errOffsetTooDeep = errors.New("more records at one timestamp than offset paging reaches")
+	errKeptMoving    = errors.New("records kept moving while paging by offset")
 )
 
 // poller polls one resource. Its fields are used by its own goroutine only,
@@ -150,6 +155,8 @@ func (p *poller) run(ctx context.Context, out chan<- *event.Batch) {
 // listing is exhausted.
 func (p *poller) poll(ctx context.Context, out chan<- *event.Batch) error {
 	offset, after := 0, ""
+	last := "" // offset paging: the last id of the previous page, first on this one
+	restarts := 0
 	filter := p.filter()
 	for {
 		ids, next, date, err := p.list(ctx, filter, offset, after)
@@ -163,6 +170,22 @@ func (p *poller) poll(ctx context.Context, out chan<- *event.Batch) error {
 		if err != nil {
 			return err
 		}
+		listed := len(ids)
+		if last != "" {
+			if listed == 0 || ids[0] != last {
+				// Records before the offset moved (updated while paging, so now
+				// at the end): the rest slid towards the start and paging on
+				// would skip as many. Start over from the mark; the ids at it
+				// are known.
+				if restarts++; restarts > maxRestarts {
+					return fmt.Errorf("%s at %s: %w", p.spec.name, p.pos.Timestamp, errKeptMoving)
+				}
+				p.log.Debug("records moved while paging by offset, restarting the query from the high-water mark", "timestamp", p.pos.Timestamp)
+				offset, last, filter = 0, "", p.filter()
+				continue
+			}
+			ids = ids[1:]
+		}
 		before := p.pos.Timestamp
 		for chunk := range slices.Chunk(ids, min(p.spec.maxEntity, p.src.cfg.MaxBatchEvents)) {
 			if err := p.ship(ctx, out, chunk, date); err != nil {
@@ -172,14 +195,16 @@ func (p *poller) poll(ctx context.Context, out chan<- *event.Batch) error {
 		switch {
 		case p.spec.after && next != "":
 			after = next
-		case p.spec.after || len(ids) < p.spec.maxQuery:
+		case p.spec.after || listed < p.spec.maxQuery:
 			return nil // everything from the mark was listed
 		case p.pos.Timestamp != before:
-			offset, filter = 0, p.filter() // a fresh query from the new mark
+			offset, last, filter = 0, "", p.filter() // a fresh query from the new mark
 		default:
 			// A full page that did not move the mark: ties at the mark or
-			// records too new to count. Page on within the same query.
-			offset += len(ids)
+			// records too new to count. Page on within the same query, the
+			// next page overlapping this one by its last id (checked above).
+			offset += listed - 1
+			last = ids[len(ids)-1]
 			if offset+p.spec.maxQuery > maxOffset {
 				return fmt.Errorf("%s at %s: %w", p.spec.name, p.pos.Timestamp, errOffsetTooDeep)
 			}
