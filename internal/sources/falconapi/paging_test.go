@@ -34,3 +34,24 @@ func TestOffsetPagingAtTheMarkSurvivesUpdates(t *testing.T) {
 		t.Errorf("%d record versions emitted twice, want 0", dups)
 	}
 }
+
+// A record shipped before it settled is remembered as shipped until the
+// mark passes it. When the mark reaches exactly its timestamp through
+// another record of an earlier page, it must still be known as shipped: it
+// was emitted a second time when the next page listed it.
+func TestShippedAtTheNewMarkNotRepeated(t *testing.T) {
+	e := newEnv(t)
+	e.emu.AddRecords("filevantage", 501, time.Now()) // one more than a page, unsettled
+	_, stop := e.run(e.config("filevantage"), false)
+	defer stop()
+	e.waitAll(10*time.Second, "filevantage")
+	var saved State
+	waitFor(t, "the mark at the records' timestamp", 10*time.Second, func() bool {
+		ok, err := e.store.Load("falcon", &saved)
+		return ok && err == nil && len(saved.Resources["filevantage"].IDs) == 501
+	})
+	stop()
+	if dups := e.checkServed("filevantage"); dups != 0 {
+		t.Errorf("%d record versions emitted twice, want 0", dups)
+	}
+}

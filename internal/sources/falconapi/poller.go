@@ -347,8 +347,12 @@ func (p *poller) advance(body []byte, settled time.Time) ([]event.Event, bool) {
 		return true
 	})
 	if moved {
+		// What the mark covers is never shipped again: the records before
+		// it, and those at it among its ids. A record at exactly the mark
+		// but not yet among them (a later page of the same listing) is
+		// still known as shipped when it comes.
 		for id, t := range p.ahead {
-			if !t.After(p.posT) {
+			if t.Before(p.posT) || (t.Equal(p.posT) && p.seen[id]) {
 				delete(p.ahead, id)
 			}
 		}
