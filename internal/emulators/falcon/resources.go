@@ -88,7 +88,8 @@ type resStore struct {
 	// it is written: tests inject updates while a client pages.
 	duringPage func(resource string)
 	stats      ResourceStats
-	served     map[string]map[string]int // resource → "id@version" → times served
+	served     map[string]map[string]int    // resource → "id@version" → times served
+	held       map[string]map[string]Record // resource → "id@version" → every version ever held
 }
 
 type afterCursor struct {
@@ -112,10 +113,12 @@ func (st *resStore) init() {
 	st.afters = map[string]afterCursor{}
 	st.afterTTL = 2 * time.Minute
 	st.served = map[string]map[string]int{}
+	st.held = map[string]map[string]Record{}
 	st.stats = ResourceStats{Queries: map[string]int{}, Entities: map[string]int{}, Records: map[string]int{}, Versions: map[string]int{}}
 	for _, r := range Resources {
 		st.recs[r.Name] = map[string]*Record{}
 		st.served[r.Name] = map[string]int{}
+		st.held[r.Name] = map[string]Record{}
 	}
 }
 
@@ -160,8 +163,9 @@ func (s *Server) AddRecords(resource string, n int, at time.Time) []string {
 		if resource == "alerts" {
 			id = "cid0123456789abcdef:ind:" + id // composite ids
 		}
-		st.recs[resource][id] = &Record{ID: id, Time: at.UTC().Truncate(time.Millisecond), Version: 1}
-		st.stats.Versions[resource]++
+		r := &Record{ID: id, Time: at.UTC().Truncate(time.Millisecond), Version: 1}
+		st.recs[resource][id] = r
+		st.hold(resource, *r)
 		ids[i] = id
 	}
 	return ids
@@ -174,20 +178,72 @@ func (s *Server) UpdateRecords(resource string, n int) []string {
 	st := &s.res
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return st.update(resource, n, time.Now())
+	return st.update(resource, n, time.Now(), false, nil)
 }
 
-func (st *resStore) update(resource string, n int, now time.Time) []string {
+// UpdateWhere is UpdateRecords among the records whose current version ok
+// accepts (nil: every record), the oldest first or, with newest, the newest
+// first (records just created or updated: those a client is paging). ok is
+// called with the server's lock held and must not call the Server. A test
+// that accepts only versions its SIEM received can demand every version
+// ever held, none having been replaced before it could be read.
+func (s *Server) UpdateWhere(resource string, n int, newest bool, ok func(Record) bool) []string {
+	st := &s.res
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.update(resource, n, time.Now(), newest, ok)
+}
+
+func (st *resStore) update(resource string, n int, now time.Time, newest bool, ok func(Record) bool) []string {
 	all := st.sorted(resource, nil)
+	if newest {
+		slices.Reverse(all)
+	}
 	var ids []string
-	for i := 0; i < n && i < len(all); i++ {
+	for i := 0; len(ids) < n && i < len(all); i++ {
+		if ok != nil && !ok(all[i]) {
+			continue
+		}
 		r := st.recs[resource][all[i].ID]
 		r.Version++
 		r.Time = now.UTC().Truncate(time.Millisecond)
-		st.stats.Versions[resource]++
+		st.hold(resource, *r)
 		ids = append(ids, r.ID)
 	}
 	return ids
+}
+
+// hold files a new version; st.mu held.
+func (st *resStore) hold(resource string, r Record) {
+	st.held[resource][VersionKey(r.ID, r.Version)] = r
+	st.stats.Versions[resource]++
+}
+
+// Versions returns every version of resource's records the server ever
+// held, superseded ones included, by timestamp then id.
+func (s *Server) Versions(resource string) []Record {
+	s.res.mu.Lock()
+	defer s.res.mu.Unlock()
+	out := make([]Record, 0, len(s.res.held[resource]))
+	for _, r := range s.res.held[resource] {
+		out = append(out, r)
+	}
+	slices.SortFunc(out, func(a, b Record) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Version returns version v of record id of resource, if the server ever
+// held it.
+func (s *Server) Version(resource, id string, v int) (Record, bool) {
+	s.res.mu.Lock()
+	defer s.res.mu.Unlock()
+	r, ok := s.res.held[resource][VersionKey(id, v)]
+	return r, ok
 }
 
 // Records returns a copy of the current version of every record of resource.
@@ -468,6 +524,13 @@ func (s *Server) entities(w http.ResponseWriter, r *http.Request, spec ResourceS
 		during(spec.Name)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"meta": meta(), "resources": out, "errors": []any{}})
+}
+
+// RecordJSON returns the details of version r of a record of resource
+// exactly as the details endpoints serve them.
+func RecordJSON(resource string, r Record) json.RawMessage {
+	spec, _ := Spec(resource)
+	return recordJSON(spec, r)
 }
 
 // recordJSON renders a record of spec with realistic fields around its id,

@@ -238,3 +238,56 @@ func TestRequestsCountsEveryCall(t *testing.T) {
 			st.Requests, rs.Queries["hosts"], rs.Entities["hosts"], rs.Records["hosts"])
 	}
 }
+
+// Versions keeps every version ever held, superseded ones included;
+// UpdateWhere updates only records its predicate accepts, oldest or newest
+// first; RecordJSON is byte for byte what the details endpoints serve.
+func TestVersionsHeldAndUpdateWhere(t *testing.T) {
+	s, srv, tok := resServer(t)
+	base := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	old := s.AddRecords("behaviors", 3, base)
+	young := s.AddRecords("behaviors", 2, base.Add(time.Hour))
+	if got := s.UpdateWhere("behaviors", 5, false, func(r Record) bool { return r.ID != old[0] }); strings.Join(got, ",") != strings.Join(append(old[1:], young...), ",") {
+		t.Fatalf("oldest first without %s: updated %v", old[0], got)
+	}
+	// Now old[0] is the oldest and young[1] the newest; the newest first.
+	if got := s.UpdateWhere("behaviors", 1, true, nil); len(got) != 1 || got[0] != young[1] {
+		t.Fatalf("newest first: updated %v, want %s", got, young[1])
+	}
+	vs := s.Versions("behaviors")
+	if len(vs) != 5+4+1 || s.ResourceStats().Versions["behaviors"] != len(vs) {
+		t.Fatalf("%d versions held, want 10 (and the counter %d)", len(vs), s.ResourceStats().Versions["behaviors"])
+	}
+	v1, ok := s.Version("behaviors", young[1], 1)
+	if !ok || !v1.Time.Equal(base.Add(time.Hour)) {
+		t.Fatalf("version 1 of %s: %+v %v", young[1], v1, ok)
+	}
+	if v3, ok := s.Version("behaviors", young[1], 3); !ok || !v3.Time.After(base) {
+		t.Fatalf("version 3 of %s: %+v %v", young[1], v3, ok)
+	}
+	if _, ok := s.Version("behaviors", young[1], 4); ok {
+		t.Fatal("a version never held was found")
+	}
+	all := append(append([]string{}, old...), young...)
+	_, a := call(t, srv, tok, "POST", "/incidents/entities/behaviors/GET/v1", nil, map[string][]string{"ids": all})
+	cur := map[string]Record{}
+	for _, r := range s.Records("behaviors") {
+		cur[r.ID] = r
+	}
+	if len(a.Resources) != len(all) {
+		t.Fatalf("details of %d ids: %d answered", len(all), len(a.Resources))
+	}
+	for i, raw := range a.Resources {
+		if want := RecordJSON("behaviors", cur[all[i]]); !bytes.Equal(raw, want) {
+			t.Errorf("served %s, RecordJSON %s", raw, want)
+		}
+	}
+	// Every resource's rendering survives the endpoint's JSON encoding.
+	for _, spec := range Resources {
+		r := Record{ID: s.AddRecords(spec.Name, 1, base)[0], Time: base, Version: 1}
+		b, err := json.Marshal(json.RawMessage(RecordJSON(spec.Name, r)))
+		if err != nil || !bytes.Equal(b, RecordJSON(spec.Name, r)) {
+			t.Errorf("%s: re-encoded %s (%v)", spec.Name, b, err)
+		}
+	}
+}
