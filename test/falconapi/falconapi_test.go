@@ -286,14 +286,31 @@ sinks:
 	// 100 ms, each resource gets new records and new versions of delivered
 	// ones (oldest first, or the newest delivered: records the agent is
 	// still listing); and after a query or details answer, before it is
-	// written, more of both (updates during paging).
+	// written, more of both (updates during paging). Each resource's first
+	// answers are slow, and the oldest delivered records change meanwhile:
+	// the backlog's first batch is delivered while the agent pages on at
+	// the mark, and its records move behind the agent's offset.
 	var midPage, bulk atomic.Int64
-	var hookMu sync.Mutex // guards changing and hookRng; held while the hook changes Falcon
+	var hookMu sync.Mutex // guards changing, slow and hookRng; held while the hook changes Falcon
 	changing := true
+	slow := map[string]int{}
+	for _, r := range resources {
+		slow[r] = 4
+	}
 	hookRng := rand.New(rand.NewPCG(1, 2))
 	emu.DuringPage(func(res string) {
 		hookMu.Lock()
 		defer hookMu.Unlock()
+		if changing && slow[res] > 0 {
+			slow[res]--
+			hookMu.Unlock()
+			time.Sleep(300 * time.Millisecond)
+			hookMu.Lock()
+			if changing {
+				midPage.Add(int64(len(emu.UpdateWhere(res, 3, false, rec.delivered(res)))))
+			}
+			return
+		}
 		if !changing {
 			return
 		}
@@ -336,7 +353,11 @@ sinks:
 		writeConfig(session)
 		proc := agentproc.Start(t, bin, cfg, logPath, env...)
 		proc.WaitForLog(t, "siemship started", time.Minute)
-		time.Sleep(time.Duration(200+rng.IntN(1800)) * time.Millisecond)
+		wait := time.Duration(200+rng.IntN(1800)) * time.Millisecond
+		if session == 1 {
+			wait += 2500 * time.Millisecond // through the slow start
+		}
+		time.Sleep(wait)
 		if session == outageFrom {
 			// LogScale goes down until after the next SIGKILL, and the agent
 			// stays down for 3.5 s: the next session catches up on records
