@@ -175,9 +175,9 @@ func current(emu *falconemu.Server, res ...string) []version {
 	return out
 }
 
-// delivered returns the records of res whose current version reached
-// LogScale.
-func delivered(emu *falconemu.Server, rec *recorder, res string) []falconemu.Record {
+// deliveredRecords returns the records of res whose current version
+// reached LogScale.
+func deliveredRecords(emu *falconemu.Server, rec *recorder, res string) []falconemu.Record {
 	ok := rec.delivered(res)
 	var out []falconemu.Record
 	for _, r := range emu.Records(res) {
@@ -200,14 +200,15 @@ func everHeld(emu *falconemu.Server) []version {
 }
 
 // Every record version of all six resources reaches LogScale at least
-// once, byte for byte and typed falcon_<resource>, while Falcon keeps
-// creating records and updating delivered ones (some while the agent pages,
-// once 600 at one instant) and the agent is SIGKILLed five times at random
-// moments of its polling, once across a LogScale outage that spans a
-// restart. A version arrives twice only when the session
-// that first sent it was killed before the checkpoint covered it. After a
-// clean stop, `siemship checkpoint reset --resource hosts --to T` makes the
-// next session send exactly the hosts at or after T again, and nothing else.
+// once, byte for byte, typed falcon_<resource> and timed by its timestamp
+// field, while Falcon keeps creating records and updating delivered ones
+// (some while the agent pages, once 600 at one instant) and the agent is
+// SIGKILLed five times at random moments of its polling, once across a
+// LogScale outage that spans a restart. A version arrives twice only when
+// the session that first sent it was killed before its checkpoint covered
+// the version. After a clean stop, `siemship checkpoint reset --resource
+// hosts --to T` makes the next session send exactly the hosts at or after T
+// again, and nothing else.
 func TestSIGKILLRestartsAndCheckpointReset(t *testing.T) {
 	bin := agentproc.Binary(t, testkit.RepoRoot(t))
 	dir := testkit.KeptDir(t)
@@ -340,7 +341,7 @@ sinks:
 				emu.AddRecords(r, 1+rng.IntN(3), time.Now())
 				emu.UpdateWhere(r, 1+rng.IntN(3), rng.IntN(3) == 0, rec.delivered(r))
 			}
-			if n >= 40 && bulk.Load() == 0 && len(delivered(emu, rec, "filevantage")) >= 650 {
+			if n >= 40 && bulk.Load() == 0 && len(deliveredRecords(emu, rec, "filevantage")) >= 650 {
 				// A bulk change: 600 filevantage versions at one instant.
 				bulk.Add(int64(len(emu.UpdateWhere("filevantage", 600, false, rec.delivered("filevantage")))))
 			}
