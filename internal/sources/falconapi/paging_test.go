@@ -4,6 +4,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	emu "github.com/siemship/siemship/internal/emulators/falcon"
 )
 
 // More records at the high-water mark than one page holds are paged by
@@ -53,5 +55,30 @@ func TestShippedAtTheNewMarkNotRepeated(t *testing.T) {
 	stop()
 	if dups := e.checkServed("filevantage"); dups != 0 {
 		t.Errorf("%d record versions emitted twice, want 0", dups)
+	}
+}
+
+// A checkpoint can say a record at exactly the mark was delivered though
+// it is not yet among the mark's ids (shipped before it settled, the mark
+// reaching its timestamp through another record): a restart must not ship
+// it again.
+func TestRestartSkipsDeliveredAtTheMark(t *testing.T) {
+	e := newEnv(t)
+	m := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	ids := e.emu.AddRecords("filevantage", 2, m)
+	ts := m.Format(emu.TimeLayout)
+	if err := e.store.Save("falcon", State{Version: stateVersion, Resources: map[string]Position{
+		"filevantage": {Timestamp: ts, IDs: ids[:1], Ahead: map[string]string{ids[1]: ts}}}}); err != nil {
+		t.Fatal(err)
+	}
+	var polls atomic.Int64
+	e.emu.DuringPage(func(string) { polls.Add(1) })
+	_, stop := e.run(e.config("filevantage"), false)
+	waitFor(t, "a few polls", 10*time.Second, func() bool { return polls.Load() >= 6 })
+	stop()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if n := len(e.got["filevantage"]); n != 0 {
+		t.Errorf("%d record versions shipped again after the restart, want 0: %v", n, e.got["filevantage"])
 	}
 }

@@ -80,8 +80,10 @@ func (p *poller) setPos(pos Position) {
 	for _, id := range pos.IDs {
 		p.seen[id] = true
 	}
+	// At exactly the mark too: shipped before it settled, not yet among
+	// the mark's ids (see advance).
 	for id, ts := range pos.Ahead {
-		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && t.After(p.posT) {
+		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && !t.Before(p.posT) {
 			p.ahead[id] = t
 		}
 	}
