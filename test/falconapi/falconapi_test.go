@@ -36,9 +36,13 @@ import (
 const (
 	token  = "falconapi-test-token"
 	source = "falcon"
-	kills  = 5
+	// Sessions while Falcon changes: each ends with a SIGKILL but one.
+	sessions = 6
+	// This session ends with SIGTERM: a clean stop repeats nothing.
+	terminated = 4
+	kills      = sessions - 1
 	// LogScale is down from the middle of this session until after the
-	// SIGKILL of the next one.
+	// SIGKILL of the next one; Falcon's bulk change comes when it starts.
 	outageFrom = 2
 )
 
@@ -134,17 +138,21 @@ type checkpoint struct {
 }
 
 type position struct {
-	Timestamp string   `json:"timestamp"`
-	IDs       []string `json:"ids"`
+	Timestamp string            `json:"timestamp"`
+	IDs       []string          `json:"ids"`
+	Ahead     map[string]string `json:"ahead"` // delivered above the mark: id → timestamp
 }
 
-// covers reports whether p says v was delivered: older than the mark, or
-// at it and among its ids.
+// covers reports whether p says v was delivered: older than the mark, at
+// it and among its ids, or among the records delivered above it.
 func (p position) covers(v version) bool {
 	mark, err1 := time.Parse(time.RFC3339Nano, p.Timestamp)
 	t, err2 := time.Parse(time.RFC3339Nano, v.ts)
 	if err1 != nil || err2 != nil {
 		return false
+	}
+	if a, err := time.Parse(time.RFC3339Nano, p.Ahead[v.id]); err == nil && a.Equal(t) {
+		return true
 	}
 	return t.Before(mark) || (t.Equal(mark) && slices.Contains(p.IDs, v.id))
 }
@@ -204,11 +212,11 @@ func everHeld(emu *falconemu.Server) []version {
 // field, while Falcon keeps creating records and updating delivered ones
 // (some while the agent pages, once 600 at one instant) and the agent is
 // SIGKILLed five times at random moments of its polling, once across a
-// LogScale outage that spans a restart. A version arrives twice only when
-// the session that first sent it was killed before its checkpoint covered
-// the version. After a clean stop, `siemship checkpoint reset --resource
-// hosts --to T` makes the next session send exactly the hosts at or after T
-// again, and nothing else.
+// LogScale outage that spans a restart, and stopped with SIGTERM once. A
+// version arrives twice only when the session that first sent it was
+// killed before its checkpoint covered the version. After a clean stop,
+// `siemship checkpoint reset --resource hosts --to T` makes the next
+// session send exactly the hosts at or after T again, and nothing else.
 func TestSIGKILLRestartsAndCheckpointReset(t *testing.T) {
 	bin := agentproc.Binary(t, testkit.RepoRoot(t))
 	dir := testkit.KeptDir(t)
@@ -292,6 +300,7 @@ sinks:
 	// the backlog's first batch is delivered while the agent pages on at
 	// the mark, and its records move behind the agent's offset.
 	var midPage, bulk atomic.Int64
+	var bulkNow atomic.Bool
 	var hookMu sync.Mutex // guards changing, slow and hookRng; held while the hook changes Falcon
 	changing := true
 	slow := map[string]int{}
@@ -341,7 +350,7 @@ sinks:
 				emu.AddRecords(r, 1+rng.IntN(3), time.Now())
 				emu.UpdateWhere(r, 1+rng.IntN(3), rng.IntN(3) == 0, rec.delivered(r))
 			}
-			if n >= 40 && bulk.Load() == 0 && len(deliveredRecords(emu, rec, "filevantage")) >= 650 {
+			if bulkNow.Load() && bulk.Load() == 0 && len(deliveredRecords(emu, rec, "filevantage")) >= 650 {
 				// A bulk change: 600 filevantage versions at one instant.
 				bulk.Add(int64(len(emu.UpdateWhere("filevantage", 600, false, rec.delivered("filevantage")))))
 			}
@@ -349,11 +358,12 @@ sinks:
 	})
 
 	rng := rand.New(rand.NewPCG(5, 6))
-	committedAtKill := map[int]checkpoint{}
-	for session := 1; session <= kills; session++ {
+	committedAtKill := map[int]checkpoint{} // the checkpoint when the session ended
+	for session := 1; session <= sessions; session++ {
 		writeConfig(session)
 		proc := agentproc.Start(t, bin, cfg, logPath, env...)
 		proc.WaitForLog(t, "siemship started", time.Minute)
+		bulkNow.Store(session >= outageFrom)
 		wait := time.Duration(200+rng.IntN(1800)) * time.Millisecond
 		if session == 1 {
 			wait += 2500 * time.Millisecond // through the slow start
@@ -370,7 +380,11 @@ sinks:
 		if exited, err := proc.Exited(); exited {
 			t.Fatalf("agent session %d exited on its own: %v (log %s)", session, err, logPath)
 		}
-		proc.Kill(t)
+		if session == terminated {
+			proc.Terminate(t, 30*time.Second)
+		} else {
+			proc.Kill(t)
+		}
 		switch session {
 		case outageFrom:
 			time.Sleep(3500 * time.Millisecond)
@@ -379,7 +393,7 @@ sinks:
 		}
 		c, err := readCheckpoint(ckptPath)
 		if err != nil {
-			t.Fatalf("after the SIGKILL of session %d: %v", session, err)
+			t.Fatalf("after the end of session %d: %v", session, err)
 		}
 		committedAtKill[session] = c
 	}
@@ -391,7 +405,8 @@ sinks:
 
 	// The last session catches up with a Falcon that no longer changes; it
 	// is stopped cleanly once its checkpoint covers every current version.
-	final := kills + 1
+	final := sessions + 1
+	sigterm := func(session int) bool { return session == terminated || session == final }
 	writeConfig(final)
 	proc := agentproc.Start(t, bin, cfg, logPath, env...)
 	held := everHeld(emu)
@@ -430,17 +445,22 @@ sinks:
 	}
 	checkBad()
 	lost := len(rec.missing(held, 0))
-	dupsByKill := map[int]int{}
+	// exposed: delivered by a killed session but not yet in its checkpoint,
+	// so sent again if still current when the next session lists it.
+	dupsByKill, exposed := map[int]int{}, map[int]int{}
 	deliveries := 0
 	for _, v := range held {
 		s := rec.sessions(v)
 		deliveries += len(s)
+		if len(s) > 0 && s[0] <= sessions && !sigterm(s[0]) && !committedAtKill[s[0]].Resources[v.res].covers(v) {
+			exposed[s[0]]++
+		}
 		for i := 1; i < len(s); i++ {
 			prev := s[i-1]
 			switch {
 			case s[i] == prev:
 				t.Errorf("%v delivered twice by session %d", v, prev)
-			case prev == final:
+			case sigterm(prev):
 				t.Errorf("%v sent again by session %d after session %d, which ended with SIGTERM", v, s[i], prev)
 			case committedAtKill[prev].Resources[v.res].covers(v):
 				t.Errorf("%v sent again by session %d though the checkpoint %+v covered it at the SIGKILL of session %d", v, s[i], committedAtKill[prev].Resources[v.res], prev)
@@ -458,8 +478,8 @@ sinks:
 		dups += n
 	}
 	st := emu.ResourceStats()
-	t.Logf("%d versions Falcon held (%v; %d current records), %d lost; %d deliveries, %d duplicates over %d SIGKILLs (by killed session %v, %.0f per kill); changes during paging %d, bulk %d; API calls: queries %v, details %v; 429 %d",
-		len(held), perRes, len(all), lost, deliveries, dups, kills, dupsByKill, float64(dups)/kills, midPage.Load(), bulk.Load(), st.Queries, st.Entities, emu.Stats().RateLimited)
+	t.Logf("%d versions Falcon held (%v; %d current records), %d lost; %d deliveries, %d duplicates over %d SIGKILLs (by killed session %v, %.0f per kill; delivered but not yet checkpointed at the kill %v), none after the SIGTERM of session %d while Falcon changed; changes during paging %d, bulk %d; API calls: queries %v, details %v; 429 %d",
+		len(held), perRes, len(all), lost, deliveries, dups, kills, dupsByKill, float64(dups)/kills, exposed, terminated, midPage.Load(), bulk.Load(), st.Queries, st.Entities, emu.Stats().RateLimited)
 	if midPage.Load() == 0 || bulk.Load() < 500 {
 		t.Errorf("changes during paging %d, bulk %d: the workload did not happen", midPage.Load(), bulk.Load())
 	}
