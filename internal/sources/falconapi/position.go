@@ -13,8 +13,9 @@ import (
 // Position is a resource's place: every record version with a timestamp
 // before Timestamp is delivered, and so are the records IDs at exactly
 // Timestamp. Timestamp is kept exactly as Falcon returned it. Ahead are
-// versions after Timestamp delivered already (id → its timestamp): too
-// recent to raise the mark (see settle), skipped when listed again.
+// other versions delivered already (id → its timestamp): after Timestamp,
+// too recent to raise the mark (see settle), or at it but not yet among
+// IDs; they are skipped when listed again.
 type Position struct {
 	Timestamp string            `json:"timestamp"`
 	IDs       []string          `json:"ids,omitempty"`
