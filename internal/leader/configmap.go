@@ -129,11 +129,14 @@ func (e *Elector) WhileLeading(ctx context.Context, wait time.Duration, fn func(
 		return e.Err()
 	case err := <-done:
 		done <- err
-		return fmt.Errorf("lease %s/%s: campaign ended: %v", e.ns, e.cfg.LeaseName, err)
+		return fmt.Errorf("lease %s/%s: campaign ended before leading (%v)", e.ns, e.cfg.LeaseName, err)
 	case <-timer.C:
 		_, holder, err := e.State()
 		if err != nil {
 			return fmt.Errorf("lease %s/%s not acquired within %s: %w", e.ns, e.cfg.LeaseName, wait, err)
+		}
+		if holder == "" {
+			return fmt.Errorf("lease %s/%s not acquired within %s", e.ns, e.cfg.LeaseName, wait)
 		}
 		return fmt.Errorf("lease %s/%s is held by %s: scale the Deployment to zero replicas first (kubectl scale --replicas=0), a running leader overwrites its checkpoints", e.ns, e.cfg.LeaseName, holder)
 	}
