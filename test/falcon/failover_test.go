@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -128,27 +127,16 @@ sinks:
 	for _, r := range apiResources {
 		emu.AddRecords(r, 500, time.Now().Add(-10*time.Minute))
 	}
-	prodCtx, stopProducing := context.WithCancel(ctx)
-	var prod sync.WaitGroup
-	prod.Go(func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-prodCtx.Done():
-				return
-			case <-tick.C:
-				for p := range partitions {
-					emu.Append(p, 15)
-				}
-				for _, r := range apiResources {
-					emu.AddRecords(r, 3, time.Now())
-					emu.UpdateRecords(r, 1)
-				}
-			}
+	stopProducing := produceEvery(50*time.Millisecond, func() {
+		for p := range partitions {
+			emu.Append(p, 15)
+		}
+		for _, r := range apiResources {
+			emu.AddRecords(r, 3, time.Now())
+			emu.UpdateRecords(r, 1)
 		}
 	})
-	defer func() { stopProducing(); prod.Wait() }()
+	defer stopProducing()
 
 	const leading = "leading: starting the leader-only sources"
 	a := agentproc.Start(t, bin, config("a"), filepath.Join(dir, "a.log"), envVars...)
@@ -188,7 +176,6 @@ sinks:
 
 	time.Sleep(2 * time.Second)
 	stopProducing()
-	prod.Wait()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		missing, first := missingOffsets(rec, emu)

@@ -123,6 +123,26 @@ func missingVersions(r *recorder, emu *falconemu.Server) (int, string) {
 	return missing, first
 }
 
+// produceEvery calls f every d until the returned stop (idempotent) is
+// called; stop returns once f is no longer running.
+func produceEvery(d time.Duration, f func()) (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tick := time.NewTicker(d)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				f()
+			}
+		}
+	})
+	return func() { cancel(); wg.Wait() }
+}
+
 // Every offset of every partition reaches LogScale at least once across
 // SIGKILL restarts; the only duplicates are offsets not yet committed at
 // the kill (batches in flight), which the next session sends again.
@@ -175,22 +195,12 @@ sinks:
 	for p := range partitions {
 		emu.Append(p, 2000)
 	}
-	prodCtx, stopProducing := context.WithCancel(ctx)
-	var prod sync.WaitGroup
-	prod.Go(func() {
-		tick := time.NewTicker(50 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-prodCtx.Done():
-				return
-			case <-tick.C:
-				for p := range partitions {
-					emu.Append(p, 15) // 300 events/s per partition
-				}
-			}
+	stopProducing := produceEvery(50*time.Millisecond, func() {
+		for p := range partitions {
+			emu.Append(p, 15) // 300 events/s per partition
 		}
 	})
+	defer stopProducing()
 
 	logPath := filepath.Join(dir, "agent.log")
 	rng := rand.New(rand.NewPCG(5, 6))
@@ -210,7 +220,6 @@ sinks:
 		time.Sleep(50 * time.Millisecond)
 	}
 	stopProducing()
-	prod.Wait()
 
 	rec.mu.Lock()
 	rec.session = kills + 1
