@@ -81,7 +81,9 @@ func (p *poller) setPos(pos Position) {
 		p.seen[id] = true
 	}
 	// At exactly the mark too: shipped before it settled, not yet among
-	// the mark's ids (see advance).
+	// the mark's ids (see advance). An entry that does not parse (the
+	// agent writes them; only a hand edit breaks one) is forgotten: that
+	// record is shipped again, never skipped.
 	for id, ts := range pos.Ahead {
 		if t, err := time.Parse(time.RFC3339Nano, ts); err == nil && !t.Before(p.posT) {
 			p.ahead[id] = t

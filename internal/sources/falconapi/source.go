@@ -120,8 +120,12 @@ func (s *Source) trySave(ctx context.Context) {
 // position, or at start_from.
 func (s *Source) load(ctx context.Context) error {
 	var st State
-	if _, err := s.at.Load(ctx, &st); err != nil {
+	ok, err := s.at.Load(ctx, &st)
+	if err != nil {
 		return fmt.Errorf("source %s: load checkpoint: %w", s.name, err)
+	}
+	if ok && st.Version != stateVersion {
+		return fmt.Errorf("source %s: checkpoint %s has version %d, this build reads %d", s.name, s.at, st.Version, stateVersion)
 	}
 	start, err := s.cfg.start(time.Now())
 	if err != nil {

@@ -3,17 +3,20 @@ package falconapi
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/siemship/siemship/internal/checkpoints"
 	emu "github.com/siemship/siemship/internal/emulators/falcon"
+	"github.com/siemship/siemship/internal/event"
 )
 
 var all = []string{"hosts", "alerts", "vulnerabilities", "filevantage", "incidents", "behaviors"}
@@ -212,6 +215,23 @@ func TestCheckpointSaveFailureIsRetried(t *testing.T) {
 		return ok && st.Resources["alerts"].Timestamp != "2025-01-01T00:00:00Z"
 	})
 	waitFor(t, "ready again", 5*time.Second, func() bool { ok, _ := src.Ready(); return ok })
+}
+
+// A checkpoint of another format version is refused, naming it, rather
+// than read as if it were this one's.
+func TestCheckpointOfAnotherVersionIsRefused(t *testing.T) {
+	e := newEnv(t)
+	if err := e.store.Save("falcon", State{Version: stateVersion + 1, Resources: map[string]Position{"alerts": {Timestamp: "2025-06-01T00:00:00Z"}}}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := New("falcon", e.config("alerts"), e.store.At("falcon"), prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = src.Run(context.Background(), make(chan *event.Batch))
+	if err == nil || !strings.Contains(err.Error(), "has version 2, this build reads 1") {
+		t.Fatalf("Run with a version-2 checkpoint: %v", err)
+	}
 }
 
 // An after token that expires mid-listing restarts the query from the
